@@ -1,0 +1,18 @@
+"""mode_interp: re-deriving "Understanding Hallucinations in Diffusion Models through Mode
+Interpolation" (Aithal, Maini, Lipton, Kolter; NeurIPS 2024).
+
+Modules, one concept each: ``schedule`` (beta, alpha_bar), ``diffusion`` (q_sample, eps-MSE loss,
+reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form denoiser and score),
+``hallucination`` (labels and true rates), ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
+"""
+
+__version__ = "0.1.0"
+
+from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25  # noqa: F401
+from .diffusion import SampleResult, eps_mse_loss, q_sample, reverse_step, sample, x0_from_eps  # noqa: F401
+from .hallucination import (chi_tail, is_hallucinated, nearest_mode_distance,  # noqa: F401
+                            true_hallucination_rate, wilson_interval)
+from .optimal import (exact_chain_mode_std, exact_eps_fn, optimal_eps, posterior_mean,  # noqa: F401
+                      responsibilities, score, transition_width)
+from .runtime import configure_threads, fast_mode  # noqa: F401
+from .schedule import Schedule, linear_schedule  # noqa: F401

@@ -1,0 +1,121 @@
+"""Gaussian-mixture data sets of the paper (paper-notes §3.2, §3.3).
+
+A mixture with K modes mu_k in R^d, one shared isotropic standard deviation sigma and weights w_k:
+    p(x0) = sum_k w_k N(x0; mu_k, sigma^2 I).
+All randomness comes from a passed ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._validate import check_float, check_generator, check_int, check_points
+
+#: The official code divides the 2-D grid by the per-axis std of the raw grid, sqrt(0.05^2 + 8).
+GRID_SCALE = math.sqrt(0.05 ** 2 + 8.0)
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianMixture:
+    """sum_k w_k N(mu_k, sigma^2 I). ``means`` has shape (K, d); ``weights`` defaults to uniform."""
+
+    means: np.ndarray
+    sigma: float
+    weights: np.ndarray | None = None
+
+    def __post_init__(self):
+        means = np.asarray(self.means, dtype=np.float64)
+        if means.ndim == 1:
+            means = means[:, None]
+        if means.ndim != 2 or means.shape[0] < 1 or not np.all(np.isfinite(means)):
+            raise ValueError(f"means must be a finite array of shape (K, d), got shape {means.shape}")
+        sigma = check_float("sigma", self.sigma, 0.0, None, lo_open=True)
+        if self.weights is None:
+            weights = np.full(means.shape[0], 1.0 / means.shape[0])
+        else:
+            weights = np.asarray(self.weights, dtype=np.float64)
+            if weights.shape != (means.shape[0],) or np.any(weights < 0) or weights.sum() <= 0:
+                raise ValueError(f"weights must be {means.shape[0]} non-negative numbers with a "
+                                 f"positive sum, got {self.weights!r}")
+            weights = weights / weights.sum()
+        object.__setattr__(self, "means", means)
+        object.__setattr__(self, "sigma", sigma)
+        object.__setattr__(self, "weights", weights)
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[1])
+
+    @property
+    def n_modes(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def balanced(self) -> bool:
+        return bool(np.allclose(self.weights, 1.0 / self.n_modes))
+
+    def sample(self, n: int, generator: torch.Generator, return_labels: bool = False):
+        """Draw n points (float32, shape (n, d)).
+
+        Equal weights use the official code's exact round-robin assignment (sample i belongs to mode
+        i mod K), so classes are exactly balanced; unequal weights draw components from ``weights``.
+        """
+        n = check_int("n", n, 1, None)
+        check_generator("generator", generator)
+        if self.balanced:
+            labels = torch.arange(n) % self.n_modes
+        else:
+            labels = torch.multinomial(torch.as_tensor(self.weights), n, replacement=True,
+                                       generator=generator)
+        noise = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
+        x = (torch.as_tensor(self.means)[labels] + self.sigma * noise).to(torch.float32)
+        return (x, labels) if return_labels else x
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) for points x of shape (n, d), computed in float64 with log-sum-exp."""
+        x = check_points("x", x, self.dim).to(torch.float64)
+        means = torch.as_tensor(self.means)
+        d2 = torch.cdist(x, means) ** 2                                    # (n, K)
+        log_norm = -0.5 * self.dim * math.log(2 * math.pi * self.sigma ** 2)
+        return torch.logsumexp(torch.log(torch.as_tensor(self.weights)) - d2 / (2 * self.sigma ** 2),
+                               dim=1) + log_norm
+
+
+def mixture_1d(means=(1.0, 2.0, 3.0), sigma: float = 0.05, weights=None) -> GaussianMixture:
+    """The paper's 1-D mixture: modes {1, 2, 3} (or e.g. {1, 2, 4, 5}), sigma 0.05, raw units."""
+    means = np.asarray(means, dtype=np.float64)
+    if means.ndim != 1 or means.size < 1:
+        raise ValueError(f"means must be a non-empty 1-D sequence, got {means!r}")
+    return GaussianMixture(means[:, None], sigma, weights)
+
+
+def grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True) -> GaussianMixture:
+    """25 modes at (spacing*i, spacing*j), i, j in -2..2, divided by GRID_SCALE when ``normalise``.
+
+    With the defaults the modes sit at multiples of 0.707 in [-1.414, 1.414]^2 and sigma = 0.0177.
+    """
+    sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
+    spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
+    i, j = np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij")
+    means = spacing * np.stack([i.ravel(), j.ravel()], axis=1).astype(np.float64)
+    scale = GRID_SCALE if normalise else 1.0
+    return GaussianMixture(means / scale, sigma / scale)
+
+
+def rotated_grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True) -> GaussianMixture:
+    """The "diamond": the 25-point lattice turned 45 degrees, modes at spacing/2 * (i - j, i + j).
+
+    It reuses GRID_SCALE, as the official code does, so nearest neighbours (along the diagonals) are
+    0.5 apart after normalisation and axis-aligned neighbours 0.707 apart.
+    """
+    sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
+    spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
+    i, j = np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    means = spacing / 2 * np.stack([i - j, i + j], axis=1).astype(np.float64)
+    scale = GRID_SCALE if normalise else 1.0
+    return GaussianMixture(means / scale, sigma / scale)

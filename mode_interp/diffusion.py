@@ -1,0 +1,132 @@
+"""DDPM forward process, eps-MSE loss and the ancestral reverse chain (Ho et al. 2020).
+
+An *eps function* is any callable ``eps_fn(x_t, t) -> eps_hat`` with ``x_t`` of shape (n, d) and ``t``
+an int (the same timestep for the whole batch) or an integer tensor of shape (n,). Networks and the
+closed-form optimal denoiser (:mod:`mode_interp.optimal`) both fit this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ._validate import check_generator, check_int, check_points
+from .schedule import VARIANCES, Schedule
+
+EpsFn = Callable[[torch.Tensor, "int | torch.Tensor"], torch.Tensor]
+
+
+def q_sample(x0: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps   (DDPM eq. 4, reparametrised)."""
+    check_points("x0", x0)
+    if not isinstance(eps, torch.Tensor) or eps.shape != x0.shape:
+        raise ValueError(f"eps must be a tensor of the same shape as x0 {tuple(x0.shape)}")
+    ab = schedule.at("alpha_bar", t, x0)
+    if isinstance(ab, float):
+        return ab ** 0.5 * x0 + (1.0 - ab) ** 0.5 * eps
+    return ab.sqrt() * x0 + (1.0 - ab).sqrt() * eps
+
+
+def x0_from_eps(x_t: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)   (inverse of eq. 4)."""
+    ab = schedule.at("alpha_bar", t, x_t)
+    if isinstance(ab, float):
+        return (x_t - (1.0 - ab) ** 0.5 * eps) / ab ** 0.5
+    return (x_t - (1.0 - ab).sqrt() * eps) / ab.sqrt()
+
+
+def eps_mse_loss(eps_fn: EpsFn, x0: torch.Tensor, schedule: Schedule,
+                 generator: torch.Generator) -> torch.Tensor:
+    """L_simple = E_{t ~ U{0..T-1}, eps ~ N(0, I)} || eps - eps_fn(x_t, t) ||^2   (DDPM eq. 14).
+
+    Averaged over the batch and the data dimensions, as the official code does.
+    """
+    check_points("x0", x0)
+    check_generator("generator", generator)
+    t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
+    eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+    x_t = q_sample(x0, t, eps, schedule)
+    return torch.mean((eps_fn(x_t, t) - eps) ** 2)
+
+
+def reverse_step(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule,
+                 generator: torch.Generator, variance: str = "fixed_large"):
+    """One ancestral step x_t -> x_{t-1}; returns ``(x_prev, x0_hat)``.
+
+        x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t)
+        x_prev = coef1_t x0_hat + coef2_t x_t + sigma_t z,  z ~ N(0, I),  no noise at t = 0,
+
+    where coef1, coef2 are the posterior-mean coefficients (DDPM eq. 7) and sigma_t^2 the reverse
+    variance (``fixed_large``: beta_t, the paper's choice). No clipping of x0_hat (as the toy code).
+    At t = 0, coef1 = 1 and coef2 = 0, so the chain returns x0_hat itself.
+    """
+    t = schedule.check_t(t)
+    if not isinstance(t, int):
+        raise ValueError("t must be a single int for reverse_step (one timestep for the whole batch)")
+    if eps_hat.shape != x_t.shape:
+        raise ValueError(f"eps_hat must have the shape of x_t {tuple(x_t.shape)}, got {tuple(eps_hat.shape)}")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    x0_hat = x0_from_eps(x_t, t, eps_hat, schedule)
+    mean = float(schedule.posterior_mean_coef1[t]) * x0_hat + float(schedule.posterior_mean_coef2[t]) * x_t
+    if t == 0:
+        return mean, x0_hat
+    sigma = float(schedule.reverse_variance(variance)[t]) ** 0.5
+    z = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+    return mean + sigma * z, x0_hat
+
+
+@dataclass
+class SampleResult:
+    """Output of :func:`sample`.
+
+    ``x0``: final samples, shape (n, d). ``x0_hat``: the recorded predictions, shape (k, n, d), in
+    reverse-time order, i.e. ``x0_hat[i]`` belongs to timestep ``timesteps[i]`` (``timesteps`` runs
+    k-1, ..., 0), or ``None`` when no window was asked for.
+    """
+
+    x0: torch.Tensor
+    x0_hat: torch.Tensor | None
+    timesteps: tuple
+
+
+def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
+           window: int = 0, chunk_size: int = 2048, variance: str = "fixed_large",
+           dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+           progress: bool = False) -> SampleResult:
+    """Ancestral DDPM sampling through all T steps, x_T ~ N(0, I), t = T-1, ..., 0.
+
+    ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
+    ``window = schedule.T`` keeps the whole trajectory. Rows are processed in chunks of ``chunk_size``
+    (cache-sized batches are faster on CPU); the result depends on ``chunk_size`` through the order
+    in which random numbers are drawn, so keep it fixed for reproducibility.
+    """
+    n = check_int("n", n, 1, None)
+    dim = check_int("dim", dim, 1, None)
+    window = check_int("window", window, 0, schedule.T)
+    chunk_size = check_int("chunk_size", chunk_size, 1, None)
+    check_generator("generator", generator)
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+
+    x0 = torch.empty(n, dim, dtype=dtype, device=device)
+    x0_hat = torch.empty(window, n, dim, dtype=dtype, device=device) if window else None
+    starts = range(0, n, chunk_size)
+    bar = tqdm(total=len(starts) * schedule.T, disable=not progress, desc="sampling", unit="step")
+    with torch.inference_mode():
+        for s in starts:
+            rows = slice(s, min(s + chunk_size, n))
+            x = torch.randn(rows.stop - rows.start, dim, generator=generator, dtype=dtype, device=device)
+            for t in range(schedule.T - 1, -1, -1):
+                x, x0_pred = reverse_step(x, t, eps_fn(x, t), schedule, generator, variance)
+                if t < window:
+                    x0_hat[window - 1 - t, rows] = x0_pred
+                bar.update(1)
+            x0[rows] = x
+    bar.close()
+    return SampleResult(x0, x0_hat, tuple(range(window - 1, -1, -1)))
