@@ -13,6 +13,6 @@ from .diffusion import SampleResult, eps_mse_loss, q_sample, reverse_step, sampl
 from .hallucination import (chi_tail, is_hallucinated, nearest_mode_distance,  # noqa: F401
                             true_hallucination_rate, wilson_interval)
 from .optimal import (exact_chain_mode_std, exact_eps_fn, optimal_eps, posterior_mean,  # noqa: F401
-                      responsibilities, score, transition_width)
+                      responsibilities, score, step_profile, transition_width)
 from .runtime import configure_threads, fast_mode  # noqa: F401
 from .schedule import Schedule, linear_schedule  # noqa: F401

@@ -86,6 +86,26 @@ def transition_width(schedule: Schedule, gap: float, sigma: float, q: float = 0.
     return 2.0 * math.log(q / (1.0 - q)) * v / (np.sqrt(ab) * gap)
 
 
+def step_profile(schedule: Schedule, gap: float, sigma: float) -> dict:
+    """How step-like D* is between two equal-weight modes ``gap`` apart, for every t (arrays of length T).
+
+    ``width``: 10%-90% transition width in x_t units (:func:`transition_width`);
+    ``jump``: the change of D* across the boundary, (1 - ab) gap / v_t (the rest of D* follows x_t);
+    ``slope``: dD*/dx_t at the midpoint, sqrt(ab) sigma^2 / v_t + (1 - ab) sqrt(ab) gap^2 / (4 v_t^2),
+    i.e. the Lipschitz constant any network must reach to represent D* there;
+    ``eps_jump``: the change of eps* across the boundary, sqrt(ab (1 - ab)) gap / v_t.
+    """
+    width = transition_width(schedule, gap, sigma)
+    ab = schedule.alpha_bar
+    v = ab * sigma ** 2 + 1.0 - ab
+    return {
+        "width": width,
+        "jump": (1.0 - ab) * gap / v,
+        "slope": np.sqrt(ab) * sigma ** 2 / v + (1.0 - ab) * np.sqrt(ab) * gap ** 2 / (4 * v ** 2),
+        "eps_jump": np.sqrt(ab * (1.0 - ab)) * gap / v,
+    }
+
+
 def exact_chain_mode_std(schedule: Schedule, sigma: float, variance: str = "fixed_large") -> float:
     """Std of each mode in the output of the exact-score ancestral chain (not sigma!).
 

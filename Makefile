@@ -1,0 +1,40 @@
+# mode-interp: `make book` builds the executed HTML book, `make test` runs the tests (both set up .venv).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BOOK_HTML := _build/html
+# FULL=1 runs the chapters at paper scale; the default is the reduced FAST mode.
+FULL ?= 0
+FAST_ENV := MODE_INTERP_FAST=$(if $(filter 1,$(FULL)),0,1)
+CHAPTER ?= 01
+PARAMS ?=
+
+.PHONY: venv book test run serve clean
+
+venv: $(STAMP)
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+book: venv
+	$(FAST_ENV) $(BIN)/jupyter-book build . -W --keep-going --path-output .
+	@echo "Book written to $(CURDIR)/$(BOOK_HTML)/index.html"
+	@echo "Serve it (widgets need http): $(BIN)/python -m http.server -d $(BOOK_HTML) 8000, then open http://127.0.0.1:8000"
+
+test: venv
+	MODE_INTERP_FAST=1 $(BIN)/python -m pytest tests book --nbmake --nbmake-timeout=3600 -p no:cacheprovider
+
+run: venv
+	@mkdir -p runs
+	$(FAST_ENV) $(BIN)/papermill $$(ls book/$(CHAPTER)_*.ipynb) runs/$$(basename $$(ls book/$(CHAPTER)_*.ipynb)) --cwd book $(PARAMS)
+	@echo "Executed copy: runs/$$(basename $$(ls book/$(CHAPTER)_*.ipynb))"
+
+serve: $(BOOK_HTML)/index.html
+	$(BIN)/python -m http.server -d $(BOOK_HTML) --bind 127.0.0.1 8000
+
+clean:
+	rm -rf _build runs .pytest_cache
