@@ -1,0 +1,65 @@
+import ipywidgets
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import mode_interp as mi
+from mode_interp import plots
+from mode_interp.widgets import denoiser_explorer
+
+
+def test_plots_return_figures(schedule, mixture):
+    assert isinstance(plots.plot_denoiser(mixture, schedule, [0, 9]), Figure)
+    assert isinstance(plots.plot_transition_width(schedule, 1.0, 0.05), Figure)
+    x = mixture.sample(1000, torch.Generator().manual_seed(0))
+    fig = plots.plot_density(x, mixture, title="t")
+    assert isinstance(fig, Figure) and fig.axes[0].get_yscale() == "log"
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda s, m: plots.plot_denoiser(mi.grid_25(), s, [0]), "mixture"),
+    (lambda s, m: plots.plot_denoiser(m, s, [1000]), "ts"),
+    (lambda s, m: plots.plot_transition_width(s, 0.0, 0.05), "gap"),
+    (lambda s, m: plots.plot_density(torch.zeros(5, 2), m), "samples"),
+])
+def test_plot_bad_input(schedule, mixture, call, name):
+    with pytest.raises(ValueError, match=name):
+        call(schedule, mixture)
+
+
+def test_denoiser_explorer_builds(schedule):
+    w = denoiser_explorer(schedule)
+    assert isinstance(w, ipywidgets.VBox)
+    sliders = w.children[0].children
+    assert [s.description for s in sliders] == ["t", "mode gap", "σ"]
+
+
+def test_fast_mode(monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_FAST", "1")
+    assert mi.fast_mode()
+    monkeypatch.setenv("MODE_INTERP_FAST", "0")
+    assert not mi.fast_mode()
+    monkeypatch.setenv("MODE_INTERP_FAST", "yes")
+    with pytest.raises(ValueError, match="MODE_INTERP_FAST"):
+        mi.fast_mode()
+
+
+def test_configure_threads(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("MODE_INTERP_THREADS", "1")
+        assert mi.configure_threads() == 1
+        monkeypatch.setenv("MODE_INTERP_THREADS", "zero")
+        with pytest.raises(ValueError, match="MODE_INTERP_THREADS"):
+            mi.configure_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_markdown_table():
+    from mode_interp.report import markdown_table
+    assert markdown_table(["a", "b"], [[1, 2.5]]) == "| a | b |\n|---|---|\n| 1 | 2.5 |"
+    with pytest.raises(ValueError, match="rows"):
+        markdown_table(["a", "b"], [[1]])
+    with pytest.raises(ValueError, match="headers"):
+        markdown_table([], [])
