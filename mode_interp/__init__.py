@@ -9,7 +9,8 @@ reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form d
 __version__ = "0.1.0"
 
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25  # noqa: F401
-from .diffusion import SampleResult, eps_mse_loss, q_sample, reverse_step, sample, x0_from_eps  # noqa: F401
+from .diffusion import (SampleResult, eps_mse_loss, posterior_step_mean, q_sample,  # noqa: F401
+                        reverse_step, sample, x0_from_eps)
 from .hallucination import (chi_tail, is_hallucinated, nearest_mode_distance,  # noqa: F401
                             true_hallucination_rate, wilson_interval)
 from .optimal import (exact_chain_mode_std, exact_eps_fn, optimal_eps, posterior_mean,  # noqa: F401

@@ -52,16 +52,26 @@ def eps_mse_loss(eps_fn: EpsFn, x0: torch.Tensor, schedule: Schedule,
     return torch.mean((eps_fn(x_t, t) - eps) ** 2)
 
 
+def posterior_step_mean(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule):
+    """(mu_tilde, x0_hat): the mean of the ancestral step and the predicted clean sample.
+
+        x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t)
+        mu_tilde = coef1_t x0_hat + coef2_t x_t        (DDPM eq. 7; coef1_0 = 1, coef2_0 = 0)
+    No clipping of x0_hat (as the toy code).
+    """
+    x0_hat = x0_from_eps(x_t, t, eps_hat, schedule)
+    mean = float(schedule.posterior_mean_coef1[t]) * x0_hat + float(schedule.posterior_mean_coef2[t]) * x_t
+    return mean, x0_hat
+
+
 def reverse_step(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule,
                  generator: torch.Generator, variance: str = "fixed_large"):
     """One ancestral step x_t -> x_{t-1}; returns ``(x_prev, x0_hat)``.
 
-        x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t)
-        x_prev = coef1_t x0_hat + coef2_t x_t + sigma_t z,  z ~ N(0, I),  no noise at t = 0,
+        x_prev = mu_tilde(x_t, x0_hat) + sigma_t z,  z ~ N(0, I),  no noise at t = 0,
 
-    where coef1, coef2 are the posterior-mean coefficients (DDPM eq. 7) and sigma_t^2 the reverse
-    variance (``fixed_large``: beta_t, the paper's choice). No clipping of x0_hat (as the toy code).
-    At t = 0, coef1 = 1 and coef2 = 0, so the chain returns x0_hat itself.
+    with mu_tilde, x0_hat from :func:`posterior_step_mean` and sigma_t^2 the reverse variance
+    (``fixed_large``: beta_t, the paper's choice). At t = 0 the chain returns x0_hat itself.
     """
     t = schedule.check_t(t)
     if not isinstance(t, int):
@@ -70,8 +80,7 @@ def reverse_step(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Sch
         raise ValueError(f"eps_hat must have the shape of x_t {tuple(x_t.shape)}, got {tuple(eps_hat.shape)}")
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-    x0_hat = x0_from_eps(x_t, t, eps_hat, schedule)
-    mean = float(schedule.posterior_mean_coef1[t]) * x0_hat + float(schedule.posterior_mean_coef2[t]) * x_t
+    mean, x0_hat = posterior_step_mean(x_t, t, eps_hat, schedule)
     if t == 0:
         return mean, x0_hat
     sigma = float(schedule.reverse_variance(variance)[t]) ** 0.5
@@ -100,9 +109,10 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
     """Ancestral DDPM sampling through all T steps, x_T ~ N(0, I), t = T-1, ..., 0.
 
     ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
-    ``window = schedule.T`` keeps the whole trajectory. Rows are processed in chunks of ``chunk_size``
-    (cache-sized batches are faster on CPU); the result depends on ``chunk_size`` through the order
-    in which random numbers are drawn, so keep it fixed for reproducibility.
+    ``window = schedule.T`` keeps the whole trajectory. Each step draws the noise of the whole batch at
+    once, then evaluates ``eps_fn`` on chunks of ``chunk_size`` rows (cache-sized batches are faster on a
+    CPU; an eps function may reuse per-step work across the chunks, see ``ToyMLP.eps_for_sampling``).
+    The samples do not depend on ``chunk_size``.
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
@@ -114,19 +124,16 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
 
-    x0 = torch.empty(n, dim, dtype=dtype, device=device)
+    sigma = schedule.reverse_variance(variance) ** 0.5
+    x = torch.randn(n, dim, generator=generator, dtype=dtype, device=device)
     x0_hat = torch.empty(window, n, dim, dtype=dtype, device=device) if window else None
-    starts = range(0, n, chunk_size)
-    bar = tqdm(total=len(starts) * schedule.T, disable=not progress, desc="sampling", unit="step")
+    chunks = [slice(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     with torch.inference_mode():
-        for s in starts:
-            rows = slice(s, min(s + chunk_size, n))
-            x = torch.randn(rows.stop - rows.start, dim, generator=generator, dtype=dtype, device=device)
-            for t in range(schedule.T - 1, -1, -1):
-                x, x0_pred = reverse_step(x, t, eps_fn(x, t), schedule, generator, variance)
+        for t in tqdm(range(schedule.T - 1, -1, -1), disable=not progress, desc="sampling", unit="step"):
+            z = torch.randn(n, dim, generator=generator, dtype=dtype, device=device) if t > 0 else None
+            for rows in chunks:
+                mean, x0_pred = posterior_step_mean(x[rows], t, eps_fn(x[rows], t), schedule)
+                x[rows] = mean + float(sigma[t]) * z[rows] if t > 0 else mean
                 if t < window:
                     x0_hat[window - 1 - t, rows] = x0_pred
-                bar.update(1)
-            x0[rows] = x
-    bar.close()
-    return SampleResult(x0, x0_hat, tuple(range(window - 1, -1, -1)))
+    return SampleResult(x, x0_hat, tuple(range(window - 1, -1, -1)))

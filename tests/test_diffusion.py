@@ -73,6 +73,9 @@ def test_sample_shapes_window_and_seeding(schedule, mixture):
     assert torch.equal(r.x0, again.x0) and torch.equal(r.x0_hat, again.x0_hat)
     other = mi.sample(fn, 37, 1, small, gen(1), chunk_size=16)
     assert not torch.equal(r.x0, other.x0) and other.x0_hat is None
+    chunked = mi.sample(fn, 37, 1, small, gen(0), window=10, chunk_size=5)   # chunking changes nothing
+    torch.testing.assert_close(chunked.x0, r.x0)
+    torch.testing.assert_close(chunked.x0_hat, r.x0_hat)
     full = mi.sample(fn, 5, 1, small, gen(0), window=small.T)
     assert full.x0_hat.shape == (50, 5, 1) and full.timesteps[0] == 49
 

@@ -1,0 +1,89 @@
+"""Load-or-train caching of trained models, keyed by their full configuration.
+
+A cache file holds the serialised payload, its SHA-256 and the config it was trained from. It is
+written atomically (temporary file in the same folder, fsync, ``os.replace``), so a crash never
+leaves a half-written file under the final name; a truncated, corrupted or mismatching file is
+detected on load and retrained, never silently used.
+
+Cache folder: ``MODE_INTERP_CACHE`` if set, else ``.cache/models`` in the repository checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import __version__
+
+
+def cache_dir() -> Path:
+    given = os.environ.get("MODE_INTERP_CACHE")
+    return Path(given) if given else Path(__file__).resolve().parents[1] / ".cache" / "models"
+
+
+def config_key(config: dict) -> str:
+    """SHA-256 of the canonical JSON of ``config`` plus the package version."""
+    try:
+        text = json.dumps({"config": config, "version": __version__}, sort_keys=True)
+    except TypeError as e:
+        raise ValueError(f"config must be JSON-serialisable (plain numbers, strings, lists): {e}") from e
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save_atomic(obj, path: Path, config: dict) -> None:
+    """Serialise ``obj`` with torch.save and write it, with checksum and config, atomically to ``path``."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getvalue()
+    wrapper = {"payload": payload, "sha256": hashlib.sha256(payload).hexdigest(), "config": config,
+               "version": __version__}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(wrapper, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_verified(path: Path, config: dict):
+    """The object stored at ``path``, or None when the file is missing, corrupted or for another config."""
+    if not path.exists():
+        return None
+    try:
+        wrapper = torch.load(path, map_location="cpu", weights_only=True)
+        payload = wrapper["payload"]
+        if hashlib.sha256(payload).hexdigest() != wrapper["sha256"]:
+            raise ValueError("checksum mismatch")
+        if wrapper["config"] != json.loads(json.dumps(config)):
+            raise ValueError("config mismatch")
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as e:          # any unreadable file is retrained, with a visible warning
+        warnings.warn(f"ignoring unusable cache file {path} ({type(e).__name__}: {e}); retraining",
+                      stacklevel=3)
+        return None
+
+
+def load_or_create(config: dict, create: Callable[[], object], name: str = "model",
+                   directory: Path | None = None):
+    """Return ``(obj, path, hit)``: the cached object for ``config``, or ``create()`` saved under its key."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    path = directory / f"{name}-{config_key(config)[:20]}.pt"
+    obj = load_verified(path, config)
+    if obj is not None:
+        return obj, path, True
+    obj = create()
+    save_atomic(obj, path, config)
+    return obj, path, False

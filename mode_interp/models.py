@@ -1,0 +1,130 @@
+"""The paper's toy network: a time-conditioned residual MLP that predicts eps (paper-notes §3.1).
+
+    h_0 = W_in x_t                                       (no bias)
+    c   = LeakyReLU(W_t e(t) + b_t),   e(t) sinusoidal   (time code, 128-d)
+    h_{i+1} = h_i + W_2 phi(LN(W_1 phi(LN(h_i)) + W_c c + b_c))     (a "temporal block", i = 1..3)
+    eps_theta(x_t, t) = W_out LN(h_3) + b_out,           phi = LeakyReLU(0.02)
+
+The official code builds the three blocks as *one module repeated*, so their weights are shared:
+``share_blocks=True`` (the default) keeps that; ``False`` gives three independent blocks.
+
+Everything that depends only on t (e(t), the time code c and each block's W_c c + b_c) is computed once
+per distinct timestep and broadcast: once per step when sampling (``t`` an int), once per distinct value
+of the batch when training (``t`` a tensor). :mod:`mode_interp.plain` computes the same function row by
+row, as the official code does, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._validate import check_int
+
+NEGATIVE_SLOPE = 0.02
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """e(t) = [sin(t f_0), ..., sin(t f_{h-1}), cos(t f_0), ..., cos(t f_{h-1})], f_i = 10000^(-i/(h-1)),
+    h = dim / 2 (the DDPM / ddpm-torch embedding). ``t``: shape (n,); returns (n, dim) float32."""
+    dim = check_int("dim", dim, 4, None)
+    if dim % 2:
+        raise ValueError(f"dim must be even, got {dim}")
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) / (half - 1) * torch.arange(half, dtype=torch.float32,
+                                                                      device=t.device))
+    args = t.to(torch.float32)[:, None] * freqs[None]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+
+
+class TemporalBlock(nn.Module):
+    """h + W_2 phi(LN_2(W_1 phi(LN_1(h)) + code)) with code = W_c c + b_c (see module docstring)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, width, bias=False)
+        self.norm2 = nn.LayerNorm(width)
+        self.fc2 = nn.Linear(width, width, bias=False)
+        self.enc = nn.Linear(width, width)
+
+    def forward(self, h: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        # addmm fuses "+ code" and the residual "+ h" into the matrix products; the in-place LeakyReLU
+        # acts on LayerNorm's output, which LayerNorm's backward does not need.
+        a = F.leaky_relu(self.norm1(h), NEGATIVE_SLOPE, inplace=True)
+        out = torch.addmm(code, a, self.fc1.weight.t())
+        b = F.leaky_relu(self.norm2(out), NEGATIVE_SLOPE, inplace=True)
+        return torch.addmm(h, b, self.fc2.weight.t())
+
+
+class ToyMLP(nn.Module):
+    """eps_theta(x_t, t) for d-dimensional toy data; about 67k parameters at width 128, shared blocks."""
+
+    def __init__(self, dim: int = 1, width: int = 128, n_blocks: int = 3, share_blocks: bool = True):
+        super().__init__()
+        self.dim = check_int("dim", dim, 1, 64)
+        self.width = check_int("width", width, 4, 4096)
+        self.n_blocks = check_int("n_blocks", n_blocks, 1, 64)
+        if width % 2:
+            raise ValueError(f"width must be even (sinusoidal embedding), got {width}")
+        self.share_blocks = bool(share_blocks)
+        self.in_fc = nn.Linear(dim, width, bias=False)
+        self.t_proj = nn.Linear(width, width)
+        n_distinct = 1 if share_blocks else n_blocks
+        self.blocks = nn.ModuleList(TemporalBlock(width) for _ in range(n_distinct))
+        self.out_norm = nn.LayerNorm(width)
+        self.out_fc = nn.Linear(width, dim)
+        for m in self.modules():                       # the official init: Xavier-uniform, zero bias
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def block_sequence(self):
+        """The blocks in the order they are applied (the same module n_blocks times when shared)."""
+        return [self.blocks[0]] * self.n_blocks if self.share_blocks else list(self.blocks)
+
+    def time_codes(self, t: torch.Tensor) -> list:
+        """W_c c(t) + b_c for each distinct block, for the timesteps ``t`` (shape (m,))."""
+        c = F.leaky_relu(self.t_proj(timestep_embedding(t, self.width)), NEGATIVE_SLOPE)
+        return [blk.enc(c) for blk in self.blocks]
+
+    def forward(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        if x_t.ndim != 2 or x_t.shape[1] != self.dim:
+            raise ValueError(f"x_t must have shape (n, {self.dim}), got {tuple(x_t.shape)}")
+        if isinstance(t, torch.Tensor) and t.ndim == 1:
+            if t.shape[0] != x_t.shape[0]:
+                raise ValueError(f"t must have one entry per row of x_t ({x_t.shape[0]}), got {t.shape[0]}")
+            values, index = torch.unique(t, return_inverse=True)       # once per distinct t, then gather
+            codes = [F.embedding(index, code) for code in self.time_codes(values.to(x_t.device))]
+        else:
+            t = check_int("t", int(t) if isinstance(t, torch.Tensor) and t.numel() == 1 else t, 0, None)
+            codes = self.time_codes(torch.tensor([t], device=x_t.device))   # (1, width), broadcast
+        return self._forward_with_codes(x_t, codes)
+
+    def _forward_with_codes(self, x_t: torch.Tensor, codes: list) -> torch.Tensor:
+        h = self.in_fc(x_t)
+        for i, blk in enumerate(self.block_sequence()):
+            h = blk(h, codes[0 if self.share_blocks else i])
+        return self.out_fc(self.out_norm(h))
+
+    def eps_for_sampling(self):
+        """An eps function for :func:`mode_interp.sample` that computes the time codes once per step.
+
+        The sampler evaluates every chunk of the batch at the same t in a row; the codes of the last t
+        are kept and reused. Use it for inference only (it does not see later weight updates).
+        """
+        last = {"t": None, "codes": None}
+
+        def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
+            if t != last["t"]:
+                last["t"] = t
+                last["codes"] = self.time_codes(torch.tensor([check_int("t", t, 0, None)], device=x_t.device))
+            if x_t.ndim != 2 or x_t.shape[1] != self.dim:
+                raise ValueError(f"x_t must have shape (n, {self.dim}), got {tuple(x_t.shape)}")
+            return self._forward_with_codes(x_t, last["codes"])
+
+        return eps_fn

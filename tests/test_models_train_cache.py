@@ -1,0 +1,134 @@
+import warnings
+
+import pytest
+import torch
+
+import mode_interp as mi
+from conftest import gen
+from mode_interp import cache
+from mode_interp.models import ToyMLP, timestep_embedding
+from mode_interp.plain import plain_eps, plain_sample
+from mode_interp.train import ToyConfig, load_or_train, train
+
+
+def test_parameter_count_and_weight_sharing():
+    shared, separate = ToyMLP(2), ToyMLP(2, share_blocks=False)
+    n_shared = sum(p.numel() for p in shared.parameters())
+    n_separate = sum(p.numel() for p in separate.parameters())
+    assert 66_000 < n_shared < 68_000                  # paper-notes: ~67k
+    block = sum(p.numel() for p in shared.blocks[0].parameters())
+    assert n_separate - n_shared == 2 * block
+    seq = shared.block_sequence()
+    assert len(seq) == 3 and seq[0] is seq[1] is seq[2]
+    assert len({id(b) for b in separate.block_sequence()}) == 3
+
+
+def test_init_and_shapes():
+    m = ToyMLP(1)
+    assert torch.all(m.t_proj.bias == 0) and torch.all(m.out_fc.bias == 0)
+    assert m.in_fc.bias is None and m.blocks[0].fc1.bias is None
+    out = m(torch.randn(7, 1), torch.randint(0, 1000, (7,)))
+    assert out.shape == (7, 1)
+    e = timestep_embedding(torch.tensor([0, 5]), 8)
+    assert e.shape == (2, 8) and torch.allclose(e[0], torch.tensor([0., 0, 0, 0, 1, 1, 1, 1]))
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_fast_forward_equals_plain(share):
+    m = ToyMLP(2, share_blocks=share)
+    x = torch.randn(300, 2, generator=gen(0))
+    t = torch.randint(0, 1000, (300,), generator=gen(1))
+    torch.testing.assert_close(m(x, t), plain_eps(m, x, t), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(m(x, 17), plain_eps(m, x, torch.full((300,), 17)), rtol=1e-5, atol=1e-5)
+
+
+def test_fast_sampler_equals_plain_sampler():
+    s = mi.linear_schedule(T=60, beta_start=1e-3, beta_end=0.3)
+    m = ToyMLP(2)
+    x0, traj = plain_sample(m, 256, s, gen(5))
+    for eps_fn, chunk in [(m, 256), (m.eps_for_sampling(), 100), (m.eps_for_sampling(), 7)]:
+        fast = mi.sample(eps_fn, 256, 2, s, gen(5), window=10, chunk_size=chunk)
+        torch.testing.assert_close(fast.x0, x0, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(fast.x0_hat, traj[-10:], rtol=1e-4, atol=1e-4)
+
+
+def test_trainer_reduces_loss_and_is_seeded(tmp_path):
+    cfg = ToyConfig(n_train=2_000, steps=200, batch_size=500)
+    a = train(cfg, progress=False, log_every=50)
+    assert len(a.losses) == 4 and a.losses[-1] < 0.8 * a.losses[0]
+    b = train(cfg, progress=False, log_every=50)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+    state = torch.random.get_rng_state()
+    train(ToyConfig(n_train=100, steps=2, batch_size=50), progress=False)
+    assert torch.equal(state, torch.random.get_rng_state())      # global RNG untouched
+
+
+def test_cache_hit_miss_and_corruption(tmp_path):
+    cfg = ToyConfig(n_train=500, steps=3, batch_size=250)
+    first = load_or_train(cfg, progress=False, directory=tmp_path)
+    assert not first.from_cache
+    second = load_or_train(cfg, progress=False, directory=tmp_path)
+    assert second.from_cache and second.path == first.path
+    for p, q in zip(first.model.parameters(), second.model.parameters()):
+        assert torch.equal(p, q)
+    other = load_or_train(ToyConfig(n_train=500, steps=4, batch_size=250), progress=False, directory=tmp_path)
+    assert not other.from_cache and other.path != first.path
+    # truncate the file: it is detected, a warning is shown and the model retrained
+    path = first.path
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="unusable cache file"):
+        third = load_or_train(cfg, progress=False, directory=tmp_path)
+    assert not third.from_cache
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_or_train(cfg, progress=False, directory=tmp_path).from_cache
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_cache_detects_flipped_byte_and_config_mismatch(tmp_path):
+    cfg = {"a": 1}
+    path = tmp_path / "x.pt"
+    cache.save_atomic({"w": torch.ones(3)}, path, cfg)
+    assert torch.equal(cache.load_verified(path, cfg)["w"], torch.ones(3))
+    with pytest.warns(UserWarning, match="config mismatch"):
+        assert cache.load_verified(path, {"a": 2}) is None
+    wrapper = torch.load(path, weights_only=True)
+    payload = bytearray(wrapper["payload"])
+    payload[len(payload) // 2] ^= 0xFF
+    wrapper["payload"] = bytes(payload)
+    torch.save(wrapper, path)
+    with pytest.warns(UserWarning, match="checksum"):
+        assert cache.load_verified(path, cfg) is None
+
+
+def test_config_key_depends_on_every_field():
+    base = ToyConfig()
+    keys = {cache.config_key(base.to_dict())}
+    for change in [dict(n_train=1), dict(seed=1), dict(steps=1), dict(share_blocks=False), dict(width=64),
+                   dict(sigma=0.1), dict(means=(1, 2)), dict(data_seed=3), dict(T=500)]:
+        keys.add(cache.config_key(ToyConfig(**change).to_dict()))
+    assert len(keys) == 10
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ToyConfig(data="moons"), "data"),
+    (lambda: ToyConfig(sigma=0), "sigma"),
+    (lambda: ToyConfig(n_train=0), "n_train"),
+    (lambda: ToyConfig(steps=0), "steps"),
+    (lambda: ToyConfig(lr=0), "lr"),
+    (lambda: train(ToyConfig(steps=1, n_train=10, batch_size=5), device="tpu", progress=False), "device"),
+    (lambda: ToyMLP(0), "dim"),
+    (lambda: ToyMLP(2, width=7), "width"),
+    (lambda: ToyMLP(2)(torch.zeros(3, 1), 0), "x_t"),
+    (lambda: ToyMLP(2)(torch.zeros(3, 2), torch.zeros(2, dtype=torch.long)), "t"),
+    (lambda: ToyMLP(2)(torch.zeros(3, 2), -1), "t"),
+    (lambda: ToyMLP(2).eps_for_sampling()(torch.zeros(3, 2), -1), "t"),
+    (lambda: ToyMLP(2).eps_for_sampling()(torch.zeros(3, 1), 5), "x_t"),
+    (lambda: timestep_embedding(torch.zeros(2), 7), "dim"),
+    (lambda: cache.config_key({"a": object()}), "config"),
+])
+def test_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
