@@ -10,7 +10,7 @@ FAST_ENV := MODE_INTERP_FAST=$(if $(filter 1,$(FULL)),0,1)
 CHAPTER ?= 01
 PARAMS ?=
 
-.PHONY: venv book test run serve clean
+.PHONY: venv book test run serve bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -32,6 +32,9 @@ run: venv
 	@mkdir -p runs
 	$(FAST_ENV) $(BIN)/papermill $$(ls book/$(CHAPTER)_*.ipynb) runs/$$(basename $$(ls book/$(CHAPTER)_*.ipynb)) --cwd book $(PARAMS)
 	@echo "Executed copy: runs/$$(basename $$(ls book/$(CHAPTER)_*.ipynb))"
+
+bench: venv
+	$(BIN)/python benchmarks/run.py --json benchmarks/results.json
 
 serve: $(BOOK_HTML)/index.html
 	$(BIN)/python -m http.server -d $(BOOK_HTML) --bind 127.0.0.1 8000
