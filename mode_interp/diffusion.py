@@ -32,6 +32,8 @@ def q_sample(x0: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torc
 
 def x0_from_eps(x_t: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)   (inverse of eq. 4)."""
+    if not isinstance(eps, torch.Tensor) or not isinstance(x_t, torch.Tensor) or eps.shape != x_t.shape:
+        raise ValueError("eps must be a tensor of the same shape as x_t")
     ab = schedule.at("alpha_bar", t, x_t)
     if isinstance(ab, float):
         return (x_t - (1.0 - ab) ** 0.5 * eps) / ab ** 0.5

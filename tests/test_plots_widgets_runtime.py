@@ -34,6 +34,13 @@ def test_denoiser_explorer_builds(schedule):
     assert [s.description for s in sliders] == ["t", "mode gap", "σ"]
 
 
+@pytest.mark.parametrize("kwargs, name", [(dict(n_modes=0), "n_modes"), (dict(t=1000), "t"),
+                                          (dict(gap=5.0), "gap"), (dict(sigma=0.0), "sigma")])
+def test_denoiser_explorer_bad_input(schedule, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        denoiser_explorer(schedule, **kwargs)
+
+
 def test_fast_mode(monkeypatch):
     monkeypatch.setenv("MODE_INTERP_FAST", "1")
     assert mi.fast_mode()
