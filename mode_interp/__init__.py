@@ -13,7 +13,8 @@ from .diffusion import (SampleResult, eps_mse_loss, posterior_step_mean, q_sampl
                         reverse_step, sample, x0_from_eps)
 from .hallucination import (chi_tail, is_hallucinated, nearest_mode_distance,  # noqa: F401
                             true_hallucination_rate, wilson_interval)
-from .optimal import (exact_chain_mode_std, exact_eps_fn, optimal_eps, posterior_mean,  # noqa: F401
-                      responsibilities, score, step_profile, transition_width)
+from .optimal import (exact_chain_mode_std, exact_eps_fn, measured_transition_width,  # noqa: F401
+                      optimal_eps, posterior_mean, posterior_mean_check, responsibilities, score,
+                      step_profile, transition_width)
 from .runtime import configure_threads, fast_mode  # noqa: F401
 from .schedule import Schedule, linear_schedule  # noqa: F401

@@ -24,10 +24,8 @@ def q_sample(x0: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torc
     check_points("x0", x0)
     if not isinstance(eps, torch.Tensor) or eps.shape != x0.shape:
         raise ValueError(f"eps must be a tensor of the same shape as x0 {tuple(x0.shape)}")
-    ab = schedule.at("alpha_bar", t, x0)
-    if isinstance(ab, float):
-        return ab ** 0.5 * x0 + (1.0 - ab) ** 0.5 * eps
-    return ab.sqrt() * x0 + (1.0 - ab).sqrt() * eps
+    ab = schedule.at("alpha_bar", t, x0)          # a float, or a tensor broadcasting over rows
+    return ab ** 0.5 * x0 + (1.0 - ab) ** 0.5 * eps
 
 
 def x0_from_eps(x_t: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
@@ -35,9 +33,7 @@ def x0_from_eps(x_t: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> 
     if not isinstance(eps, torch.Tensor) or not isinstance(x_t, torch.Tensor) or eps.shape != x_t.shape:
         raise ValueError("eps must be a tensor of the same shape as x_t")
     ab = schedule.at("alpha_bar", t, x_t)
-    if isinstance(ab, float):
-        return (x_t - (1.0 - ab) ** 0.5 * eps) / ab ** 0.5
-    return (x_t - (1.0 - ab).sqrt() * eps) / ab.sqrt()
+    return (x_t - (1.0 - ab) ** 0.5 * eps) / ab ** 0.5
 
 
 def eps_mse_loss(eps_fn: EpsFn, x0: torch.Tensor, schedule: Schedule,

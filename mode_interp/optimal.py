@@ -21,6 +21,7 @@ import torch
 
 from ._validate import check_float, check_points
 from .data import GaussianMixture
+from .diffusion import q_sample
 from .schedule import Schedule
 
 
@@ -84,6 +85,47 @@ def transition_width(schedule: Schedule, gap: float, sigma: float, q: float = 0.
     ab = schedule.alpha_bar
     v = ab * sigma ** 2 + 1.0 - ab
     return 2.0 * math.log(q / (1.0 - q)) * v / (np.sqrt(ab) * gap)
+
+
+def measured_transition_width(mixture: GaussianMixture, schedule: Schedule, t: int, pair=(0, 1),
+                              q: float = 0.9, n_grid: int = 200_001) -> float:
+    """The 10%-90% width of r_{pair[1]}(x_t) between two neighbouring 1-D modes, read off the computed
+    responsibilities on a grid (a numerical check of :func:`transition_width`)."""
+    if mixture.dim != 1:
+        raise ValueError(f"mixture must be 1-D, got dim={mixture.dim}")
+    t = schedule.check_t(t)
+    q = check_float("q", q, 0.5, 1.0, lo_open=True, hi_open=True)
+    mu = np.sort(mixture.means[:, 0])[list(pair)]
+    sab = math.sqrt(schedule.alpha_bar[t])
+    x_t = torch.linspace(sab * mu[0], sab * mu[1], n_grid, dtype=torch.float64)[:, None]
+    order = np.argsort(mixture.means[:, 0])
+    r = responsibilities(x_t, t, mixture, schedule)[:, int(order[pair[1]])]
+    return float(x_t[r >= q][0] - x_t[r >= 1 - q][0])
+
+
+def posterior_mean_check(mixture: GaussianMixture, schedule: Schedule, t: int, generator: torch.Generator,
+                         n: int = 400_000, denoiser=None, bin_width: float = 0.01, min_count: int = 500):
+    """Monte-Carlo test that ``denoiser`` (default: :func:`posterior_mean`) is E[x0 | x_t] for 1-D data.
+
+    Draws x0 from the mixture, noises it to t, bins x_t, and in each bin with >= ``min_count`` draws forms
+    z = mean(x0 - D(x_t)) / its standard error. Returns ``(mean z^2, number of bins)``: about 1 when D is
+    the posterior mean; compare with 1 + 5 sqrt(2 / bins), five standard deviations of chi2_B / B.
+    """
+    if mixture.dim != 1:
+        raise ValueError(f"mixture must be 1-D, got dim={mixture.dim}")
+    t = schedule.check_t(t)
+    denoiser = denoiser or (lambda x: posterior_mean(x, t, mixture, schedule))
+    x0 = mixture.sample(n, generator).double()
+    x_t = q_sample(x0, t, torch.randn(x0.shape, generator=generator, dtype=torch.float64), schedule)
+    resid = (x0 - denoiser(x_t))[:, 0]
+    _, inverse, counts = torch.unique(torch.floor(x_t[:, 0] / bin_width).long(), return_inverse=True,
+                                      return_counts=True)
+    s1 = torch.zeros(counts.numel(), dtype=torch.float64).index_add_(0, inverse, resid)
+    s2 = torch.zeros_like(s1).index_add_(0, inverse, resid ** 2)
+    mean = s1 / counts
+    z2 = mean ** 2 / ((s2 / counts - mean ** 2).clamp_min(1e-300) / counts)
+    keep = counts >= min_count
+    return float(z2[keep].mean()), int(keep.sum())
 
 
 def step_profile(schedule: Schedule, gap: float, sigma: float) -> dict:

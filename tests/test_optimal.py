@@ -15,27 +15,13 @@ def noisy_mixture(mixture, schedule, t):
                               mixture.weights)
 
 
-def mc_chi2(mixture, schedule, t, denoiser, n=400_000, seed=0):
-    """Mean z^2 of (x0 - denoiser(x_t)) over x_t bins: ~1 iff denoiser is the posterior mean."""
-    g = gen(seed)
-    x0 = mixture.sample(n, g).double()
-    x_t = mi.q_sample(x0, t, torch.randn(x0.shape, generator=g, dtype=torch.float64), schedule)
-    resid = (x0 - denoiser(x_t))[:, 0]
-    _, inv, counts = torch.unique(torch.floor(x_t[:, 0] / 0.01).long(), return_inverse=True, return_counts=True)
-    s1 = torch.zeros(counts.numel(), dtype=torch.float64).index_add_(0, inv, resid)
-    s2 = torch.zeros_like(s1).index_add_(0, inv, resid ** 2)
-    mean = s1 / counts
-    z2 = mean ** 2 / ((s2 / counts - mean ** 2) / counts)
-    keep = counts >= 500
-    return float(z2[keep].mean()), int(keep.sum())
-
-
 @pytest.mark.parametrize("t", [2, 9, 49])
 def test_posterior_mean_matches_monte_carlo_and_test_has_power(schedule, mixture, t):
-    chi2, bins = mc_chi2(mixture, schedule, t, lambda x: mi.posterior_mean(x, t, mixture, schedule))
+    chi2, bins = mi.posterior_mean_check(mixture, schedule, t, gen(0))
     assert chi2 < 1 + 5 * math.sqrt(2 / bins)
     # the same check rejects a denoiser built for the wrong timestep
-    wrong, _ = mc_chi2(mixture, schedule, t, lambda x: mi.posterior_mean(x, t + 3, mixture, schedule))
+    wrong, _ = mi.posterior_mean_check(mixture, schedule, t, gen(0),
+                                       denoiser=lambda x: mi.posterior_mean(x, t + 3, mixture, schedule))
     assert wrong > 1 + 5 * math.sqrt(2 / bins)
 
 
@@ -82,9 +68,7 @@ def test_transition_width_and_profile_match_numerics(schedule, mixture):
     assert prof["width"][9] == pytest.approx(0.0943, abs=1e-4)
     for t in (0, 9, 19):
         sab = math.sqrt(schedule.alpha_bar[t])
-        x = torch.linspace(sab * 1.0, sab * 2.0, 400_001, dtype=torch.float64)[:, None]
-        r = mi.responsibilities(x, t, mixture, schedule)[:, 1]
-        width = float(x[r >= 0.9][0] - x[r >= 0.1][0])
+        width = mi.measured_transition_width(mixture, schedule, t, n_grid=400_001)
         assert width == pytest.approx(prof["width"][t], rel=1e-3)
         mid = torch.tensor([[1.5 * sab - 1e-6], [1.5 * sab + 1e-6]], dtype=torch.float64)
         d = mi.posterior_mean(mid, t, mixture, schedule)[:, 0]
@@ -123,6 +107,10 @@ def test_exact_chain_mode_std_values(schedule):
     (lambda s, m: mi.step_profile(s, -1.0, 0.05), "gap"),
     (lambda s, m: mi.exact_chain_mode_std(s, 0.0), "sigma"),
     (lambda s, m: mi.exact_chain_mode_std(s, 0.05, "other"), "variance"),
+    (lambda s, m: mi.measured_transition_width(mi.grid_25(), s, 0), "mixture"),
+    (lambda s, m: mi.measured_transition_width(m, s, 1000), "t"),
+    (lambda s, m: mi.posterior_mean_check(m, s, 0, None), "generator"),
+    (lambda s, m: mi.posterior_mean_check(mi.grid_25(), s, 0, gen()), "mixture"),
 ])
 def test_bad_input(schedule, mixture, call, name):
     with pytest.raises(ValueError, match=name):
