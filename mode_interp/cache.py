@@ -76,14 +76,25 @@ def load_verified(path: Path, config: dict):
         return None
 
 
+def file_name(config: dict, name: str = "model") -> str:
+    """``{name}-{first 20 hex digits of config_key}.pt``: the file a config is stored under."""
+    return f"{name}-{config_key(config)[:20]}.pt"
+
+
 def load_or_create(config: dict, create: Callable[[], object], name: str = "model",
-                   directory: Path | None = None):
-    """Return ``(obj, path, hit)``: the cached object for ``config``, or ``create()`` saved under its key."""
+                   directory: Path | None = None, read_only: tuple = (), refresh: bool = False):
+    """Return ``(obj, path, hit)``: the stored object for ``config``, or ``create()`` saved under its key.
+
+    Looks in ``directory`` (default :func:`cache_dir`), then in each folder of ``read_only`` (e.g. shipped
+    checkpoints, never written to). ``refresh=True`` skips both and recreates.
+    """
     directory = Path(directory) if directory is not None else cache_dir()
-    path = directory / f"{name}-{config_key(config)[:20]}.pt"
-    obj = load_verified(path, config)
-    if obj is not None:
-        return obj, path, True
+    path = directory / file_name(config, name)
+    if not refresh:
+        for candidate in [path] + [Path(d) / path.name for d in read_only]:
+            obj = load_verified(candidate, config)
+            if obj is not None:
+                return obj, candidate, True
     obj = create()
     save_atomic(obj, path, config)
     return obj, path, False

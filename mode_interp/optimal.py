@@ -87,6 +87,18 @@ def transition_width(schedule: Schedule, gap: float, sigma: float, q: float = 0.
     return 2.0 * math.log(q / (1.0 - q)) * v / (np.sqrt(ab) * gap)
 
 
+def ramp_width(x: np.ndarray, r: np.ndarray, q: float = 0.9) -> float:
+    """Distance in x between the first points where the running maximum of r reaches 1 - q and q.
+
+    ``x`` increasing; NaN when r never reaches q (no switch on the grid).
+    """
+    q = check_float("q", q, 0.5, 1.0, lo_open=True, hi_open=True)
+    env = np.maximum.accumulate(np.asarray(r, dtype=np.float64))
+    if env[-1] < q or env[0] >= 1 - q:
+        return float("nan")
+    return float(x[np.argmax(env >= q)] - x[np.argmax(env >= 1 - q)])
+
+
 def measured_transition_width(mixture: GaussianMixture, schedule: Schedule, t: int, pair=(0, 1),
                               q: float = 0.9, n_grid: int = 200_001) -> float:
     """The 10%-90% width of r_{pair[1]}(x_t) between two neighbouring 1-D modes, read off the computed
@@ -100,7 +112,7 @@ def measured_transition_width(mixture: GaussianMixture, schedule: Schedule, t: i
     x_t = torch.linspace(sab * mu[0], sab * mu[1], n_grid, dtype=torch.float64)[:, None]
     order = np.argsort(mixture.means[:, 0])
     r = responsibilities(x_t, t, mixture, schedule)[:, int(order[pair[1]])]
-    return float(x_t[r >= q][0] - x_t[r >= 1 - q][0])
+    return ramp_width(x_t[:, 0].numpy(), r.numpy(), q)
 
 
 def posterior_mean_check(mixture: GaussianMixture, schedule: Schedule, t: int, generator: torch.Generator,

@@ -68,30 +68,114 @@ def plot_transition_width(schedule: Schedule, gap: float, sigma: float, t_max: i
     return fig
 
 
-def plot_density(samples: torch.Tensor, mixture: GaussianMixture, bins: int = 200, margin: float = 0.5,
+def plot_density(samples, mixture: GaussianMixture, bins: int = 200, margin: float = 0.5,
                  title: str = "", k: float | None = 5.0) -> Figure:
-    """Histogram of 1-D samples (density, log y) against the true mixture pdf.
+    """Histograms of 1-D samples (density, log y) against the true mixture pdf.
 
-    With ``k``, shades the hallucination region (farther than k sigma from every mode).
+    ``samples``: a tensor (n, 1), or a dict {label: tensor} drawn as overlaid step histograms. With
+    ``k``, shades the hallucination region (farther than k sigma from every mode).
     """
-    if mixture.dim != 1 or samples.ndim != 2 or samples.shape[1] != 1:
+    sets = samples if isinstance(samples, dict) else {"samples": samples}
+    if mixture.dim != 1 or any(s.ndim != 2 or s.shape[1] != 1 for s in sets.values()):
         raise ValueError("plot_density needs a 1-D mixture and samples of shape (n, 1)")
     grid = _x_grid(mixture, margin, 4001)
     lo, hi = float(grid[0]), float(grid[-1])
     fig = Figure(figsize=(8, 3.6), layout="constrained")
     ax = fig.subplots()
-    x = samples[:, 0].double().numpy()
-    ax.hist(x, bins=bins, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.6,
-            color=MODEL_COLOR, label=f"samples (n = {x.size:,})")
+    for i, (label, s) in enumerate(sets.items()):
+        x = s[:, 0].double().numpy()
+        ax.hist(x, bins=bins, range=(lo, hi), density=True, histtype="stepfilled" if i == 0 else "step",
+                alpha=0.6 if i == 0 else 1.0, color=MODEL_COLOR if i == 0 else f"C{i + 1}",
+                label=f"{label} (n = {x.size:,})")
     ax.plot(grid[:, 0], mixture.log_prob(grid).exp(), color=TRUE_COLOR, lw=1, label="true density")
     if k is not None:
         near = (grid - torch.as_tensor(mixture.means[:, 0])).abs().min(dim=1).values <= k * mixture.sigma
         ax.fill_between(grid[:, 0], 0, 1, where=~near.numpy(), color="0.9", zorder=0,
                         transform=ax.get_xaxis_transform(), label=f"> {k:g}σ from every mode")
     ax.set_yscale("log")
-    ax.set_ylim(1.0 / (x.size * (hi - lo) / bins) / 3, None)
+    n_max = max(s.shape[0] for s in sets.values())
+    ax.set_ylim(1.0 / (n_max * (hi - lo) / bins) / 3, None)
     ax.set_xlabel("$x_0$")
     ax.set_ylabel("density (log scale)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def plot_learned_vs_optimal(curves: dict, indices=None) -> Figure:
+    """x0_hat and score of the network (solid) and the optimum (dashed) against x_t / sqrt(ab), for the
+    t's of :func:`mode_interp.smoothing.denoiser_curves` picked by ``indices`` (default: all)."""
+    indices = range(len(curves["ts"])) if indices is None else indices
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_d, ax_s = fig.subplots(1, 2)
+    u = curves["u"]
+    for c, i in enumerate(indices):
+        t = int(curves["ts"][i])
+        for ax, q in ((ax_d, "x0_hat"), (ax_s, "score")):
+            ax.plot(u, curves[q]["optimal"][i], color=f"C{c}", ls="--", lw=1)
+            ax.plot(u, curves[q]["learned"][i], color=f"C{c}", lw=1.5, label=f"t = {t}")
+    ax_d.set_ylabel(r"$\hat x_0(x_t, t)$")
+    ax_d.set_title("denoiser: learned (solid) vs optimal $D^*$ (dashed)")
+    ax_s.set_yscale("symlog", linthresh=1.0)
+    ax_s.set_ylabel(r"score $-\epsilon/\sqrt{1-\bar\alpha_t}$ (symlog)")
+    ax_s.set_title("score: learned (solid) vs true (dashed)")
+    for ax in (ax_d, ax_s):
+        ax.set_xlabel(r"$x_t / \sqrt{\bar\alpha_t}$")
+    ax_d.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_width_comparison(ts, width_optimal, width_learned, gap: float, sigma_steps=None) -> Figure:
+    """Transition width (x_t units) of D* and of the network against t, log-log, beside the mode gap."""
+    ts = np.asarray(ts)
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.loglog(ts + 1, width_optimal, color=TRUE_COLOR, ls="--", label="optimal $D^*$")
+    ax.loglog(ts + 1, width_learned, "o-", color=MODEL_COLOR, ms=3, label="learned network")
+    if sigma_steps is not None:
+        ax.loglog(ts + 1, sigma_steps, color="0.5", ls=":", label=r"per-step noise $\sqrt{\beta_t}$")
+    ax.axhline(gap, color="0.3", lw=0.8, label=f"mode gap ({gap:g})")
+    ax.set_xlabel("t + 1")
+    ax.set_ylabel("10%–90% width ($x_t$ units)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_scatter_2d(panels, s: float = 0.5) -> Figure:
+    """One scatter panel per ``(title, samples, mixture, hallucinated_mask)``: samples in blue,
+    hallucinated ones in orange, modes as red crosses."""
+    fig = Figure(figsize=(5 * len(panels), 5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (title, x, mixture, hal) in zip(axes, panels):
+        x = x.double().numpy()
+        hal = np.asarray(hal, dtype=bool)
+        ax.scatter(x[~hal, 0], x[~hal, 1], s=s, color=MODEL_COLOR, alpha=0.3, lw=0,
+                   label=f"in support ({(~hal).sum():,})")
+        ax.scatter(x[hal, 0], x[hal, 1], s=4 * s, color="tab:orange", lw=0, label=f"hallucinated ({hal.sum():,})")
+        ax.scatter(mixture.means[:, 0], mixture.means[:, 1], marker="x", color=TRUE_COLOR, s=20, label="modes")
+        ax.set_aspect("equal")
+        lim = np.abs(mixture.means).max() * 1.25
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_title(title)
+        ax.legend(fontsize=7, loc="upper right", markerscale=4)
+    return fig
+
+
+def plot_sweep(panels) -> Figure:
+    """One panel per ``(x_label, xs, summaries, log_x)``: hallucinated rate (Wilson interval as error
+    bars, from :func:`mode_interp.interpolation.hallucination_summary`) against the swept quantity."""
+    fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (label, xs, rows, log_x) in zip(axes, panels):
+        rate = np.array([r["rate"] for r in rows])
+        err = np.array([[r["rate"] - r["lo"] for r in rows], [r["hi"] - r["rate"] for r in rows]])
+        ax.errorbar(xs, rate, yerr=err, fmt="o-", color=MODEL_COLOR, capsize=3, label="learned model")
+        ax.plot(xs, [r["true_rate"] for r in rows], "--", color=TRUE_COLOR, label="true mixture")
+        ax.set_yscale("symlog", linthresh=1e-5)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("hallucinated fraction")
+        ax.legend(fontsize=8)
     return fig

@@ -9,7 +9,8 @@ drawn from a *seeded* generator (the official code draws it unseeded), and it is
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 from . import cache
 from ._validate import check_choice, check_float, check_int
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25
-from .diffusion import eps_mse_loss
+from .diffusion import SampleResult, eps_mse_loss, sample
 from .models import ToyMLP
 from .schedule import Schedule, linear_schedule
 
@@ -43,6 +44,7 @@ class ToyConfig:
     T: int = 1000
     beta_start: float = 1e-3
     beta_end: float = 0.2
+    continue_from: int = 0                 # >0: start from the weights of this config at that many steps
 
     def __post_init__(self):
         check_choice("data", self.data, DATASETS)
@@ -52,6 +54,16 @@ class ToyConfig:
                          ("batch_size", 1), ("seed", 0), ("T", 2)]:
             check_int(name, getattr(self, name), lo, None)
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_int("continue_from", self.continue_from, 0, self.steps - 1)
+
+    def parent(self) -> "ToyConfig | None":
+        """The config whose trained weights this one continues from (``continue_from`` steps), or None.
+
+        A continuation starts a fresh Adam and a fresh data order (seed + continue_from), so it is not
+        bit-identical to one uninterrupted run of ``steps``; its cache key says so (it includes
+        ``continue_from``) and the chain is reproducible from the configs alone.
+        """
+        return replace(self, steps=self.continue_from, continue_from=0) if self.continue_from else None
 
     def mixture(self) -> GaussianMixture:
         if self.data == "mixture_1d":
@@ -67,6 +79,8 @@ class ToyConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["means"] = list(self.means) if self.data == "mixture_1d" else []
+        if not self.continue_from:          # keeps the keys of plain runs as they were before the field
+            del d["continue_from"]
         return d
 
 
@@ -79,6 +93,19 @@ class TrainedModel:
     from_cache: bool = False
     path: str = ""
 
+    @property
+    def source(self) -> str:
+        """Where the weights came from: "trained in this run", "shipped checkpoint" or "local cache"."""
+        if not self.from_cache:
+            return "trained in this run"
+        return "shipped checkpoint" if Path(self.path).parent == SHIPPED_DIR else "local cache"
+
+    def sample(self, n: int, seed: int, window: int = 0, progress: bool = False) -> SampleResult:
+        """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``."""
+        return sample(self.model.eps_for_sampling(), n, self.config.mixture().dim, self.config.schedule(),
+                      torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
+                      progress=progress)
+
 
 def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_every: int = 100) -> TrainedModel:
     """Train a fresh ToyMLP on ``config.training_data()`` for ``config.steps`` Adam steps."""
@@ -88,16 +115,18 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
     with torch.random.fork_rng(devices=[]):      # nn.Linear's init draws from the global generator:
         torch.manual_seed(config.seed)           # seed it inside a fork, leaving the caller's state as it was
         model = ToyMLP(config.mixture().dim, config.width, config.n_blocks, config.share_blocks)
+    if config.parent() is not None:
+        model.load_state_dict(load_or_train(config.parent(), device, progress).model.state_dict())
     model = model.to(device)
-    g = torch.Generator(device=device).manual_seed(config.seed)
-    g_cpu = torch.Generator().manual_seed(config.seed)
+    g = torch.Generator(device=device).manual_seed(config.seed + config.continue_from)
+    g_cpu = torch.Generator().manual_seed(config.seed + config.continue_from)
     data = config.training_data().to(device)
     schedule = config.schedule()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     batch = min(config.batch_size, config.n_train)
-    losses, running, step = [], 0.0, 0
+    losses, running, step = [], 0.0, config.continue_from
     start = time.perf_counter()
-    with tqdm(total=config.steps, disable=not progress, desc="training", unit="step") as bar:
+    with tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step") as bar:
         while step < config.steps:
             order = torch.randperm(config.n_train, generator=g_cpu).to(device)
             for s in range(0, config.n_train - batch + 1, batch):
@@ -118,16 +147,79 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
     return TrainedModel(model.cpu(), config, losses, time.perf_counter() - start)
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
 def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
-                  directory=None) -> TrainedModel:
-    """The cached model for ``config`` if a valid cache file exists, else train it and cache it."""
+                  directory=None, shipped: bool = True, retrain: bool = False) -> TrainedModel:
+    """The stored model for ``config`` if a valid file exists, else train it and cache it.
+
+    Looks in the cache folder (``directory``, default :func:`mode_interp.cache.cache_dir`), then, if
+    ``shipped``, in the checkpoints shipped with the package (:data:`SHIPPED_DIR`, see its MANIFEST.json).
+    ``retrain=True`` ignores both and trains from scratch (the result is cached).
+    """
     def create():
         trained = train(config, device, progress)
         return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds}
 
     stored, path, hit = cache.load_or_create(config.to_dict(), create, name=f"toy-{config.data}",
-                                             directory=directory)
+                                             directory=directory, refresh=retrain,
+                                             read_only=(SHIPPED_DIR,) if shipped else ())
     model = ToyMLP(config.mixture().dim, config.width, config.n_blocks, config.share_blocks)
     model.load_state_dict(stored["state_dict"])
     model.eval()
     return TrainedModel(model, config, list(stored["losses"]), float(stored["seconds"]), hit, str(path))
+
+
+def _cli(argv=None) -> None:
+    """``python -m mode_interp.train [--field value ...] [--out DIR]``: train one ToyConfig and record it.
+
+    Writes the model file (same format and name as the cache) into ``--out`` (default: the shipped
+    checkpoints folder) and appends the exact command, config, seed, thread count and training time to
+    ``MANIFEST.json`` there.
+    """
+    import argparse
+    import fcntl
+    import json
+    import platform
+    import sys
+    from dataclasses import fields
+
+    parser = argparse.ArgumentParser(prog="python -m mode_interp.train", description=_cli.__doc__)
+    for f in fields(ToyConfig):
+        if f.name == "means":
+            parser.add_argument("--means", type=float, nargs="+", default=None)
+        elif f.type == "bool":
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=lambda v: v.lower() in ("1", "true", "yes"))
+        else:
+            kind = {"int": int, "float": float, "str": str}[f.type]
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None)
+    parser.add_argument("--out", default=str(SHIPPED_DIR))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    args = vars(parser.parse_args(argv))
+    out, threads, device = Path(args.pop("out")), args.pop("threads"), args.pop("device")
+    if threads is not None:
+        torch.set_num_threads(check_int("threads", threads, 1, 1024))
+    config = ToyConfig(**{k: v for k, v in args.items() if v is not None})
+    trained = load_or_train(config, device=device, directory=out, shipped=False, retrain=True)
+    manifest_path = out / "MANIFEST.json"
+    lock = open(out / ".manifest.lock", "w")     # several trainings may finish at once
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else []
+    name = Path(trained.path).name
+    manifest = [m for m in manifest if m["file"] != name] + [{
+        "file": name, "command": "python -m mode_interp.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "config": config.to_dict(), "train_seconds": round(trained.seconds, 1), "threads": torch.get_num_threads(),
+        "device": device, "final_loss": trained.losses[-1] if trained.losses else None,
+        "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d")}]
+    tmp = manifest_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp.replace(manifest_path)
+    lock.close()
+    print(f"wrote {trained.path} ({trained.seconds:.0f} s)")
+
+
+if __name__ == "__main__":
+    _cli()

@@ -1,14 +1,42 @@
-"""Thin ipywidgets wrappers around :mod:`mode_interp.plots` (they need a live kernel to update)."""
+"""Thin ipywidgets wrappers around :mod:`mode_interp.plots` (they need a live kernel to update).
+
+Each widget shows its figure as a PNG in an ``ipywidgets.Image`` and swaps the bytes when a control
+changes. There is deliberately no ``Output`` widget: headless executors (nbclient, so papermill, nbmake and
+Jupyter Book) capture Output-widget messages through a path that intermittently hangs a cell forever
+(jupyter/nbclient#312; seen here on chapter 2's widget cell). An Image widget is plain widget state: it
+executes headless without that path, and the built HTML shows the first figure inside the widget.
+"""
 
 from __future__ import annotations
 
+import io
+
 import ipywidgets as widgets
-from IPython.display import display
 
 from ._validate import check_float, check_int
 from .data import mixture_1d
-from .plots import plot_denoiser
+from .plots import plot_denoiser, plot_learned_vs_optimal
 from .schedule import Schedule
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
+    """The PNG bytes of a matplotlib Figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def figure_widget(draw, controls: dict) -> widgets.Widget:
+    """Controls above an Image that shows ``draw(**values)`` (a Figure) and redraws on every change."""
+    image = widgets.Image(format="png")
+
+    def redraw(_change=None):
+        image.value = figure_png(draw(**{name: c.value for name, c in controls.items()}))
+
+    for c in controls.values():
+        c.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(controls.values())), image])
 
 
 def denoiser_explorer(schedule: Schedule, n_modes: int = 3, t: int = 9, gap: float = 1.0,
@@ -18,16 +46,28 @@ def denoiser_explorer(schedule: Schedule, n_modes: int = 3, t: int = 9, gap: flo
     t = check_int("t", t, 0, schedule.T - 1)
     gap = check_float("gap", gap, 0.2, 3.0)
     sigma = check_float("sigma", sigma, 0.01, 0.3)
-    t_slider = widgets.IntSlider(value=t, min=0, max=min(schedule.T - 1, 300), description="t",
-                                 continuous_update=False)
-    gap_slider = widgets.FloatSlider(value=gap, min=0.2, max=3.0, step=0.1, description="mode gap",
-                                     continuous_update=False)
-    sigma_slider = widgets.FloatSlider(value=sigma, min=0.01, max=0.3, step=0.01, description="σ",
-                                       continuous_update=False)
+    controls = {
+        "t": widgets.IntSlider(value=t, min=0, max=min(schedule.T - 1, 300), description="t",
+                               continuous_update=False),
+        "gap": widgets.FloatSlider(value=gap, min=0.2, max=3.0, step=0.1, description="mode gap",
+                                   continuous_update=False),
+        "sigma": widgets.FloatSlider(value=sigma, min=0.01, max=0.3, step=0.01, description="σ",
+                                     continuous_update=False),
+    }
 
     def draw(t, gap, sigma):
         mixture = mixture_1d([1.0 + i * gap for i in range(n_modes)], sigma)
-        display(plot_denoiser(mixture, schedule, [t], margin=0.6 * gap))
+        return plot_denoiser(mixture, schedule, [t], margin=0.6 * gap)
 
-    out = widgets.interactive_output(draw, {"t": t_slider, "gap": gap_slider, "sigma": sigma_slider})
-    return widgets.VBox([widgets.HBox([t_slider, gap_slider, sigma_slider]), out])
+    return figure_widget(draw, controls)
+
+
+def learned_vs_optimal_explorer(curves: dict) -> widgets.Widget:
+    """A slider over the precomputed t's of ``curves`` (:func:`mode_interp.smoothing.denoiser_curves`)
+    that redraws :func:`plot_learned_vs_optimal` for one t: no network is evaluated while scrubbing."""
+    ts = [int(t) for t in curves.get("ts", [])]
+    if not ts:
+        raise ValueError("curves must hold at least one t (from mode_interp.smoothing.denoiser_curves)")
+    slider = widgets.SelectionSlider(options=[(str(t), i) for i, t in enumerate(ts)], value=0,
+                                     description="t", continuous_update=False)
+    return figure_widget(lambda i: plot_learned_vs_optimal(curves, [i]), {"i": slider})

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ["book/01_optimal_denoiser.html"]
+CHAPTERS = ["book/01_optimal_denoiser.html", "book/02_learned_score_smoothing.html"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -132,3 +132,70 @@ def test_config_key_depends_on_every_field():
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_shipped_folder_is_read_only_fallback_and_retrain(tmp_path):
+    cfg = ToyConfig(n_train=400, steps=2, batch_size=200)
+    shipped = tmp_path / "shipped"
+    obj, path, hit = cache.load_or_create(cfg.to_dict(), lambda: {"w": torch.ones(1)}, name="toy",
+                                          directory=shipped)
+    assert not hit
+    calls = []
+    obj, found, hit = cache.load_or_create(cfg.to_dict(), lambda: calls.append(1), name="toy",
+                                           directory=tmp_path / "cache", read_only=(shipped,))
+    assert hit and found == path and not calls and not (tmp_path / "cache").exists()
+    obj, found, hit = cache.load_or_create(cfg.to_dict(), lambda: {"w": torch.zeros(1)}, name="toy",
+                                           directory=tmp_path / "cache", read_only=(shipped,), refresh=True)
+    assert not hit and found.parent == tmp_path / "cache" and torch.equal(obj["w"], torch.zeros(1))
+
+
+def test_training_command_writes_checkpoint_and_manifest(tmp_path, monkeypatch):
+    import json
+
+    from mode_interp import train as train_module
+    args = ["--n-train", "300", "--steps", "2", "--batch-size", "150", "--means", "1", "3", "--out", str(tmp_path)]
+    train_module._cli(args)
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    assert len(manifest) == 1 and manifest[0]["config"]["means"] == [1.0, 3.0]
+    assert manifest[0]["command"] == "python -m mode_interp.train " + " ".join(args)
+    cfg = ToyConfig(means=(1.0, 3.0), n_train=300, steps=2, batch_size=150)
+    assert (tmp_path / manifest[0]["file"]).exists()
+    monkeypatch.setattr(train_module, "SHIPPED_DIR", tmp_path)
+    loaded = load_or_train(cfg, progress=False, directory=tmp_path / "empty")
+    assert loaded.from_cache and loaded.source == "shipped checkpoint"
+    assert load_or_train(cfg, progress=False, directory=tmp_path / "empty", shipped=False).source == "trained in this run"
+    assert load_or_train(cfg, progress=False, directory=tmp_path / "empty", shipped=False).source == "local cache"
+    train_module._cli(args)                                        # same config again: one manifest entry
+    assert len(json.loads((tmp_path / "MANIFEST.json").read_text())) == 1
+
+
+def test_trained_model_sample_is_seeded():
+    trained = train(ToyConfig(n_train=200, steps=2, batch_size=100, T=20), progress=False)
+    a, b = trained.sample(50, seed=3, window=2), trained.sample(50, seed=3)
+    assert torch.equal(a.x0, b.x0) and a.x0_hat.shape == (2, 50, 1)
+    with pytest.raises(ValueError, match="seed"):
+        trained.sample(5, seed=-1)
+
+
+def test_continue_from_starts_at_the_parent_weights(tmp_path, monkeypatch):
+    from mode_interp import train as train_module
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    parent_cfg = ToyConfig(n_train=200, steps=3, batch_size=100)
+    child_cfg = ToyConfig(n_train=200, steps=5, batch_size=100, continue_from=3)
+    assert child_cfg.parent() == parent_cfg and parent_cfg.parent() is None
+    assert "continue_from" not in parent_cfg.to_dict() and child_cfg.to_dict()["continue_from"] == 3
+    assert cache.config_key(parent_cfg.to_dict()) != cache.config_key(child_cfg.to_dict())
+    parent = load_or_train(parent_cfg, progress=False)
+    seen = {}
+    original = train_module.ToyMLP.load_state_dict
+
+    def spy(self, state, *a, **k):
+        seen["w"] = state["in_fc.weight"].clone()
+        return original(self, state, *a, **k)
+
+    monkeypatch.setattr(train_module.ToyMLP, "load_state_dict", spy)
+    child = train(child_cfg, progress=False)
+    assert torch.equal(seen["w"], parent.model.in_fc.weight)      # initialised from the cached parent
+    assert not torch.equal(child.model.in_fc.weight, parent.model.in_fc.weight)   # then trained on
+    with pytest.raises(ValueError, match="continue_from"):
+        ToyConfig(steps=5, continue_from=5)

@@ -31,6 +31,7 @@ def test_denoiser_explorer_builds(schedule):
     w = denoiser_explorer(schedule)
     assert isinstance(w, ipywidgets.VBox)
     sliders = w.children[0].children
+    assert isinstance(w.children[1], ipywidgets.Image) and len(w.children[1].value) > 1000
     assert [s.description for s in sliders] == ["t", "mode gap", "σ"]
 
 
@@ -70,3 +71,27 @@ def test_markdown_table():
         markdown_table(["a", "b"], [[1]])
     with pytest.raises(ValueError, match="headers"):
         markdown_table([], [])
+
+
+def test_chapter2_plots_and_widget(schedule, mixture):
+    from mode_interp import interpolation, smoothing
+    from mode_interp.widgets import learned_vs_optimal_explorer
+    model = lambda x, t: mi.optimal_eps(x.double(), t, mixture, schedule)  # noqa: E731
+    curves = smoothing.denoiser_curves(model, mixture, schedule, [0, 9, 49], n_points=51)
+    assert isinstance(plots.plot_learned_vs_optimal(curves, [0, 2]), Figure)
+    assert isinstance(plots.plot_width_comparison([0, 1], [0.1, 0.2], [0.3, 0.4], 1.0), Figure)
+    x = mixture.sample(500, torch.Generator().manual_seed(0))
+    assert len(plots.plot_density({"a": x, "b": x[:100]}, mixture).axes[0].patches) >= 2
+    g = mi.grid_25()
+    xg = g.sample(300, torch.Generator().manual_seed(0))
+    assert isinstance(plots.plot_scatter_2d([("g", xg, g, mi.is_hallucinated(xg, g))]), Figure)
+    rows = [interpolation.hallucination_summary(x, mixture) for _ in range(2)]
+    assert isinstance(plots.plot_sweep([("N", [1, 2], rows, True)]), Figure)
+    w = learned_vs_optimal_explorer(curves)
+    slider, image = w.children[0].children[0], w.children[1]
+    assert len(slider.options) == 3 and image.value[:4] == b"\x89PNG"
+    before = image.value
+    slider.value = 2                                   # scrubbing redraws the image from the curves
+    assert image.value != before
+    with pytest.raises(ValueError, match="curves"):
+        learned_vs_optimal_explorer({"ts": []})

@@ -1,0 +1,96 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import mode_interp as mi
+from conftest import gen
+from mode_interp import interpolation as interp
+
+
+def test_mode_summary_of_true_samples(mixture):
+    x = mixture.sample(300_000, gen(1))
+    s = interp.mode_summary(x, mixture, k=3.0)
+    assert abs(s["within"] - (1 - mi.true_hallucination_rate(mixture, 3.0))) < 5e-4
+    # truncated Gaussian: std = sqrt(1 - 2k phi(k) / (2 Phi(k) - 1)) sigma
+    k = 3.0
+    phi, Phi2 = math.exp(-k * k / 2) / math.sqrt(2 * math.pi), math.erf(k / math.sqrt(2))
+    assert np.allclose(s["std"], math.sqrt(1 - 2 * k * phi / Phi2), atol=0.01)
+    assert np.allclose(s["weights"], 1 / 3, atol=0.005)
+    assert all(interp.quality_gate(s).values())
+
+
+def test_quality_gate_fails_on_blur_wrong_width_and_missing_mode(mixture):
+    blur = mi.mixture_1d((1.0, 2.0, 3.0), 0.3).sample(30_000, gen(2))
+    assert not list(interp.quality_gate(interp.mode_summary(blur, mixture)).values())[0]
+    narrow = mi.mixture_1d((1.0, 2.0, 3.0), 0.02).sample(30_000, gen(3))
+    checks = list(interp.quality_gate(interp.mode_summary(narrow, mixture)).values())
+    assert checks[0] and not checks[1]
+    two = mi.mixture_1d((1.0, 2.0), 0.05).sample(30_000, gen(4))
+    checks = list(interp.quality_gate(interp.mode_summary(two, mixture)).values())
+    assert checks[0] and not checks[2]
+
+
+def test_hallucination_summary_counts_and_ratio(mixture):
+    x = torch.tensor([[1.0], [1.5], [2.26], [3.3], [2.0]])
+    h = interp.hallucination_summary(x, mixture, k=5.0)
+    assert (h["count"], h["n"]) == (3, 5) and h["rate"] == 0.6
+    assert h["lo"] < 0.6 < h["hi"]
+    assert h["true_rate"] == pytest.approx(mi.true_hallucination_rate(mixture, 5.0))
+    assert h["ratio_lo"] == pytest.approx(h["lo"] / h["true_rate"])
+    h2 = interp.hallucination_summary(torch.zeros(4, 2), mi.grid_25(), k=5.0)
+    assert h2["true_rate"] == pytest.approx(math.exp(-12.5))
+
+
+def test_gap_counts():
+    mix = mi.mixture_1d((1.0, 2.0, 4.0, 5.0), 0.05)
+    x = torch.tensor([[1.5], [1.6], [3.0], [4.5], [0.0], [6.0], [1.02], [1.24]])
+    assert interp.gap_counts(x, mix, k=5.0) == {(1.0, 2.0): 2, (2.0, 4.0): 1, (4.0, 5.0): 1, "outside": 2}
+    with pytest.raises(ValueError, match="1-D"):
+        interp.gap_counts(torch.zeros(3, 2), mi.grid_25())
+
+
+@pytest.mark.parametrize("mix, first_len, second_len, first_gap", [
+    (mi.grid_25(), 40, 16, 2 / mi.data.GRID_SCALE), (mi.rotated_grid_25(), 40, 16, math.sqrt(2) / mi.data.GRID_SCALE)])
+def test_neighbour_midpoints(mix, first_len, second_len, first_gap):
+    first, second = interp.neighbour_midpoints(mix)
+    assert (len(first), len(second)) == (first_len, second_len)
+    d_first = np.linalg.norm(first[:, None] - mix.means[None], axis=-1).min(axis=1)
+    assert np.allclose(d_first, first_gap / 2)            # halfway along a nearest-neighbour segment
+    assert np.allclose(np.linalg.norm(second[:, None] - mix.means[None], axis=-1).min(axis=1),
+                       math.sqrt(2) * first_gap / 2)
+
+
+def test_diamond_second_neighbours_are_axis_aligned():
+    mix = mi.rotated_grid_25()
+    mu = mix.means
+    d = np.linalg.norm(mu[:, None] - mu[None], axis=-1)
+    first = d[d > 0].min()
+    i, j = np.nonzero(np.isclose(d, math.sqrt(2) * first))
+    delta = mu[i] - mu[j]
+    assert np.all(np.isclose(delta, 0).any(axis=1))       # one coordinate equal: horizontal or vertical
+
+
+def test_midpoint_mass_counts_points_placed_on_midpoints():
+    mix = mi.grid_25()
+    first, second = interp.neighbour_midpoints(mix)
+    x = torch.as_tensor(np.concatenate([first[:10], second[:2], mix.means[:8]]))
+    m = interp.midpoint_mass(x, mix, radius_sigma=5.0)
+    assert m["first"]["count"] == 10 and m["second"]["count"] == 2 and m["n"] == 20
+    assert m["first"]["per_midpoint"] == pytest.approx(10 / 20 / 40)
+    with pytest.raises(ValueError, match="radius_sigma"):
+        interp.midpoint_mass(x, mix, radius_sigma=0.0)
+    with pytest.raises(ValueError, match="two distinct"):
+        interp.neighbour_midpoints(mi.mixture_1d((1.0, 2.0)))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m: interp.mode_summary(torch.zeros(3, 2), m), "x"),
+    (lambda m: interp.mode_summary(torch.zeros(3, 1), m, k=0.0), "k"),
+    (lambda m: interp.hallucination_summary(torch.zeros(3, 1), m, k=-1.0), "k"),
+    (lambda m: interp.quality_gate(interp.mode_summary(torch.ones(3, 1), m), min_within=1.5), "min_within"),
+])
+def test_bad_input(mixture, call, name):
+    with pytest.raises(ValueError, match=name):
+        call(mixture)

@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import mode_interp as mi
+from mode_interp import smoothing
+
+
+def optimal_model(mixture, schedule):
+    """A stand-in network whose eps is the optimum: every learned quantity must equal the optimal one."""
+    return lambda x_t, t: mi.optimal_eps(x_t.double(), t, mixture, schedule)
+
+
+@pytest.mark.parametrize("t", [0, 9, 49])
+def test_implied_responsibility_of_the_optimum_is_the_responsibility(mixture, schedule, t):
+    sab = math.sqrt(schedule.alpha_bar[t])
+    x_t = torch.linspace(0.9 * sab, 2.1 * sab, 501, dtype=torch.float64)[:, None]
+    d = mi.posterior_mean(x_t, t, mixture, schedule)
+    r = smoothing.implied_responsibility(d, x_t, t, 1.0, 2.0, mixture.sigma, schedule)
+    resp = mi.responsibilities(x_t, t, mixture, schedule)
+    expected = resp[:, 1] + 2 * resp[:, 2]          # (m - 1) / (2 - 1) with m = sum r_k mu_k
+    assert torch.allclose(r[:, 0], expected, atol=1e-6)
+
+
+def test_ramp_width_of_a_logistic():
+    x = np.linspace(-5, 5, 100_001)
+    assert smoothing.ramp_width(x, 1 / (1 + np.exp(-2 * x))) == pytest.approx(math.log(9), abs=1e-3)
+    assert math.isnan(smoothing.ramp_width(x, np.zeros_like(x)))
+    with pytest.raises(ValueError, match="q"):
+        smoothing.ramp_width(x, x, q=0.3)
+
+
+def test_learned_width_of_the_optimum_matches_the_formula(mixture, schedule):
+    ts = [0, 4, 9, 19]
+    w = smoothing.learned_transition_width(optimal_model(mixture, schedule), mixture, schedule, ts)
+    spacing = 1.0 / 20_000                     # the default grid between the modes: widths are exact to ~2 cells
+    assert np.allclose(w, mi.transition_width(schedule, 1.0, mixture.sigma)[ts], rtol=1e-3, atol=2.2 * spacing)
+
+
+def test_denoiser_curves_shapes_and_tweedie(mixture, schedule):
+    c = smoothing.denoiser_curves(optimal_model(mixture, schedule), mixture, schedule, [0, 9], n_points=101)
+    for q in ("eps", "score", "x0_hat"):
+        assert c[q]["learned"].shape == (2, 101)
+        assert np.allclose(c[q]["learned"], c[q]["optimal"], rtol=1e-5, atol=1e-4)   # float32 network input
+    x_t = torch.as_tensor(c["u"])[:, None] * math.sqrt(schedule.alpha_bar[9])
+    assert np.allclose(c["x0_hat"]["optimal"][1], mi.posterior_mean(x_t, 9, mixture, schedule)[:, 0], atol=1e-9)
+    assert np.allclose(c["score"]["optimal"][1], mi.score(x_t, 9, mixture, schedule)[:, 0], rtol=1e-6, atol=1e-6)
+
+
+def test_smoothing_bad_input(schedule):
+    grid = mi.grid_25()
+    model = lambda x, t: x  # noqa: E731
+    with pytest.raises(ValueError, match="1-D"):
+        smoothing.denoiser_curves(model, grid, schedule, [0])
+    with pytest.raises(ValueError, match="1-D"):
+        smoothing.learned_transition_width(model, grid, schedule, [0])
+    with pytest.raises(ValueError, match="ts"):
+        smoothing.denoiser_curves(model, mi.mixture_1d(), schedule, [1000])
