@@ -42,9 +42,12 @@ def test_fast_forward_equals_plain(share):
     torch.testing.assert_close(m(x, 17), plain_eps(m, x, torch.full((300,), 17)), rtol=1e-5, atol=1e-5)
 
 
-def test_fast_sampler_equals_plain_sampler():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_sampler_equals_plain_sampler(seed):
     s = mi.linear_schedule(T=60, beta_start=1e-3, beta_end=0.3)
-    m = ToyMLP(2)
+    with torch.random.fork_rng(devices=[]):        # weights independent of the tests run before this one
+        torch.manual_seed(seed)
+        m = ToyMLP(2)
     x0, traj = plain_sample(m, 256, s, gen(5))
     for eps_fn, chunk in [(m, 256), (m.eps_for_sampling(), 100), (m.eps_for_sampling(), 7)]:
         fast = mi.sample(eps_fn, 256, 2, s, gen(5), window=10, chunk_size=chunk)
