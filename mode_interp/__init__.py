@@ -3,7 +3,9 @@ Interpolation" (Aithal, Maini, Lipton, Kolter; NeurIPS 2024).
 
 Modules, one concept each: ``schedule`` (beta, alpha_bar), ``diffusion`` (q_sample, eps-MSE loss,
 reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form denoiser and score),
-``hallucination`` (labels and true rates), ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
+``hallucination`` (labels and true rates), ``models`` / ``train`` (the toy MLP and its trainer),
+``interpolation`` / ``smoothing`` (chapter 2's measurements), ``shapes`` / ``shape_counter`` / ``unet`` /
+``image_train`` (SIMPLE SHAPES), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
 """
 
 __version__ = "0.1.0"
@@ -17,4 +19,4 @@ from .optimal import (exact_chain_mode_std, exact_eps_fn, measured_transition_wi
                       optimal_eps, posterior_mean, posterior_mean_check, responsibilities, score,
                       step_profile, transition_width)
 from .runtime import configure_threads, fast_mode  # noqa: F401
-from .schedule import Schedule, linear_schedule  # noqa: F401
+from .schedule import Schedule, linear_schedule, respace  # noqa: F401

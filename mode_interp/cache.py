@@ -98,3 +98,29 @@ def load_or_create(config: dict, create: Callable[[], object], name: str = "mode
     obj = create()
     save_atomic(obj, path, config)
     return obj, path, False
+
+
+def record_manifest(out: Path, file: str, argv, config: dict, seconds: float, device: str, final_loss,
+                    module: str = "mode_interp.train") -> None:
+    """Append (or replace) ``file``'s entry in ``out/MANIFEST.json``: the exact command, config, training
+    time, thread count, device, final loss, torch version, machine and date. File-locked and atomic, since
+    several trainings may finish at once."""
+    import fcntl
+    import platform
+    import sys
+    import time
+
+    out = Path(out)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with open(out / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest_path = out / "MANIFEST.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else []
+        manifest = [m for m in manifest if m["file"] != file] + [{
+            "file": file, "command": f"python -m {module} " + " ".join(argv), "config": config,
+            "train_seconds": round(seconds, 1), "threads": torch.get_num_threads(), "device": device,
+            "final_loss": final_loss, "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}]
+        tmp = manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+        tmp.replace(manifest_path)

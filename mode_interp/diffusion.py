@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ._validate import check_generator, check_int, check_points
+from ._validate import check_float, check_generator, check_int, check_points
 from .schedule import VARIANCES, Schedule
 
 EpsFn = Callable[[torch.Tensor, "int | torch.Tensor"], torch.Tensor]
@@ -50,14 +50,18 @@ def eps_mse_loss(eps_fn: EpsFn, x0: torch.Tensor, schedule: Schedule,
     return torch.mean((eps_fn(x_t, t) - eps) ** 2)
 
 
-def posterior_step_mean(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule):
+def posterior_step_mean(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule,
+                        clip_x0: float | None = None):
     """(mu_tilde, x0_hat): the mean of the ancestral step and the predicted clean sample.
 
         x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t)
         mu_tilde = coef1_t x0_hat + coef2_t x_t        (DDPM eq. 7; coef1_0 = 1, coef2_0 = 0)
-    No clipping of x0_hat (as the toy code).
+    No clipping of x0_hat by default (as the toy code); ``clip_x0 = c`` clamps x0_hat to [-c, c] first
+    (DDPM's image sampler, with data in [-1, 1]: c = 1).
     """
     x0_hat = x0_from_eps(x_t, t, eps_hat, schedule)
+    if clip_x0 is not None:
+        x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
     mean = float(schedule.posterior_mean_coef1[t]) * x0_hat + float(schedule.posterior_mean_coef2[t]) * x_t
     return mean, x0_hat
 
@@ -103,14 +107,14 @@ class SampleResult:
 def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
            window: int = 0, chunk_size: int = 2048, variance: str = "fixed_large",
            dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-           progress: bool = False) -> SampleResult:
+           progress: bool = False, clip_x0: float | None = None) -> SampleResult:
     """Ancestral DDPM sampling through all T steps, x_T ~ N(0, I), t = T-1, ..., 0.
 
     ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
     ``window = schedule.T`` keeps the whole trajectory. Each step draws the noise of the whole batch at
     once, then evaluates ``eps_fn`` on chunks of ``chunk_size`` rows (cache-sized batches are faster on a
     CPU; an eps function may reuse per-step work across the chunks, see ``ToyMLP.eps_for_sampling``).
-    The samples do not depend on ``chunk_size``.
+    The samples do not depend on ``chunk_size``. ``clip_x0``: see :func:`posterior_step_mean`.
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
@@ -119,6 +123,8 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
     check_generator("generator", generator)
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    if clip_x0 is not None:
+        clip_x0 = check_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
 
@@ -130,7 +136,7 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
         for t in tqdm(range(schedule.T - 1, -1, -1), disable=not progress, desc="sampling", unit="step"):
             z = torch.randn(n, dim, generator=generator, dtype=dtype, device=device) if t > 0 else None
             for rows in chunks:
-                mean, x0_pred = posterior_step_mean(x[rows], t, eps_fn(x[rows], t), schedule)
+                mean, x0_pred = posterior_step_mean(x[rows], t, eps_fn(x[rows], t), schedule, clip_x0)
                 x[rows] = mean + float(sigma[t]) * z[rows] if t > 0 else mean
                 if t < window:
                     x0_hat[window - 1 - t, rows] = x0_pred

@@ -179,3 +179,58 @@ def plot_sweep(panels) -> Figure:
         ax.set_ylabel("hallucinated fraction")
         ax.legend(fontsize=8)
     return fig
+
+
+def plot_image_grid(images, titles=None, ncols: int = 8, title: str | None = None, size: float = 1.1) -> Figure:
+    """Grayscale images (n, r, r) in [0, 1] (see :func:`mode_interp.shapes.to_intensity`) on a grid,
+    with the two panel borders of SIMPLE SHAPES drawn as thin lines; an empty list gives a note."""
+    images = np.asarray(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n)) if n else 1
+    nrows = max(1, -(-n // ncols))
+    fig = Figure(figsize=(size * ncols, size * nrows + (0.3 if title else 0)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.axis("off")
+            continue
+        r = images[i].shape[-1]
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        for border in (21, 42):
+            ax.axvline(border * r / 64 - 0.5, color="tab:orange", lw=0.4, alpha=0.6)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=7)
+    if not n:
+        axes[0].text(0.5, 0.5, "none", ha="center", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_loss(losses, every: int, title: str = "training loss") -> Figure:
+    """Mean loss per block of ``every`` steps against the step count (log y axis)."""
+    fig = Figure(figsize=(6, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(np.arange(1, len(losses) + 1) * every, losses)
+    ax.set_yscale("log")
+    ax.set_xlabel("Adam step")
+    ax.set_ylabel("eps-MSE")
+    ax.set_title(title)
+    return fig
+
+
+def plot_projection(groups: dict, xlabel: str = "PC 1", ylabel: str = "PC 2") -> Figure:
+    """2-D scatter of labelled point groups ``{label: array (n, 2)}`` (e.g. a PCA of network features)."""
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for i, (label, pts) in enumerate(groups.items()):
+        pts = np.asarray(pts)
+        if len(pts):
+            ax.scatter(pts[:, 0], pts[:, 1], s=12 if i < 2 else 40, alpha=0.5 if i < 2 else 0.9,
+                       marker="o" if i < 2 else "*", label=f"{label} ({len(pts)})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return fig

@@ -118,3 +118,16 @@ def linear_schedule(T: int = 1000, beta_start: float = 1e-3, beta_end: float = 0
     if beta_end < beta_start:
         raise ValueError(f"beta_end must be >= beta_start ({beta_start}), got {beta_end}")
     return Schedule(np.linspace(beta_start, beta_end, T, dtype=np.float64))
+
+
+def respace(schedule: Schedule, steps: int) -> tuple:
+    """A shorter chain on ``steps`` evenly spaced timesteps tau_0 = 0 < ... < tau_{S-1} = T-1 of ``schedule``.
+
+    Returns ``(Schedule, tau)``: beta'_i = 1 - alpha_bar_{tau_i} / alpha_bar_{tau_{i-1}} (beta'_0 =
+    1 - alpha_bar_0), so the new chain's alpha_bar'_i equals alpha_bar_{tau_i} exactly (Nichol & Dhariwal
+    2021, "respacing"). A network trained on ``schedule`` is evaluated at ``tau[i]`` for step i.
+    """
+    steps = check_int("steps", steps, 2, schedule.T)
+    tau = np.unique(np.round(np.linspace(0, schedule.T - 1, steps)).astype(np.int64))
+    ab = schedule.alpha_bar[tau]
+    return Schedule(1.0 - ab / np.append(1.0, ab[:-1])), tau

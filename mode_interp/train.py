@@ -3,7 +3,9 @@
 Defaults follow the official code: Adam (lr 1e-3, betas 0.9/0.999), batch 10,000, eps-MSE with t uniform
 on {0..T-1}, no EMA, no gradient clipping. Two deliberate differences, both stated: the training set is
 drawn from a *seeded* generator (the official code draws it unseeded), and it is reshuffled every epoch
-(the official loader walks it in a fixed order).
+(the official loader walks it in a fixed order). An optional step decay (``late_from``, ``late_lr``: a
+lower rate for the last steps) is off by default; chapter 2 uses it, and says so, to make the 2-D grids
+converge in a tenth of the paper's 100k steps.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache
+from .cli import parse_config
 from ._validate import check_choice, check_float, check_int
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25
 from .diffusion import SampleResult, eps_mse_loss, sample
@@ -45,6 +48,8 @@ class ToyConfig:
     beta_start: float = 1e-3
     beta_end: float = 0.2
     continue_from: int = 0                 # >0: start from the weights of this config at that many steps
+    late_from: int = 0                     # >0: from this step on, train with lr = late_lr (a step decay)
+    late_lr: float = 0.0
 
     def __post_init__(self):
         check_choice("data", self.data, DATASETS)
@@ -55,6 +60,11 @@ class ToyConfig:
             check_int(name, getattr(self, name), lo, None)
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
         check_int("continue_from", self.continue_from, 0, self.steps - 1)
+        check_int("late_from", self.late_from, 0, self.steps - 1)
+        if self.late_from:
+            check_float("late_lr", self.late_lr, 0.0, 1.0, lo_open=True)
+        elif self.late_lr:
+            raise ValueError(f"late_lr={self.late_lr} needs late_from > 0 (the step the lower rate starts at)")
 
     def parent(self) -> "ToyConfig | None":
         """The config whose trained weights this one continues from (``continue_from`` steps), or None.
@@ -63,7 +73,20 @@ class ToyConfig:
         bit-identical to one uninterrupted run of ``steps``; its cache key says so (it includes
         ``continue_from``) and the chain is reproducible from the configs alone.
         """
-        return replace(self, steps=self.continue_from, continue_from=0) if self.continue_from else None
+        if not self.continue_from:
+            return None
+        late = self.late_from and self.late_from < self.continue_from   # the decay already began in the parent
+        return replace(self, steps=self.continue_from, continue_from=0, late_from=self.late_from if late else 0,
+                       late_lr=self.late_lr if late else 0.0)
+
+    def continued(self, extra_steps: int, late_lr: float) -> "ToyConfig":
+        """This config trained on for ``extra_steps`` more steps at learning rate ``late_lr`` (a step decay
+        at ``self.steps``), starting from this config's weights: its :meth:`parent` is ``self``."""
+        if self.continue_from or self.late_from:
+            raise ValueError("continued() takes a plain config (continue_from = late_from = 0)")
+        extra_steps = check_int("extra_steps", extra_steps, 1, None)
+        return replace(self, steps=self.steps + extra_steps, continue_from=self.steps, late_from=self.steps,
+                       late_lr=check_float("late_lr", late_lr, 0.0, 1.0, lo_open=True))
 
     def mixture(self) -> GaussianMixture:
         if self.data == "mixture_1d":
@@ -79,8 +102,9 @@ class ToyConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["means"] = list(self.means) if self.data == "mixture_1d" else []
-        if not self.continue_from:          # keeps the keys of plain runs as they were before the field
-            del d["continue_from"]
+        for name in ("continue_from", "late_from", "late_lr"):   # unused: keeps the keys of plain runs as
+            if not d[name]:                                       # they were before these fields existed
+                del d[name]
         return d
 
 
@@ -96,9 +120,7 @@ class TrainedModel:
     @property
     def source(self) -> str:
         """Where the weights came from: "trained in this run", "shipped checkpoint" or "local cache"."""
-        if not self.from_cache:
-            return "trained in this run"
-        return "shipped checkpoint" if Path(self.path).parent == SHIPPED_DIR else "local cache"
+        return source_of(self.from_cache, self.path)
 
     def sample(self, n: int, seed: int, window: int = 0, progress: bool = False) -> SampleResult:
         """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``."""
@@ -130,6 +152,9 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
         while step < config.steps:
             order = torch.randperm(config.n_train, generator=g_cpu).to(device)
             for s in range(0, config.n_train - batch + 1, batch):
+                if config.late_from and step == max(config.late_from, config.continue_from):
+                    for group in opt.param_groups:
+                        group["lr"] = config.late_lr
                 loss = eps_mse_loss(model, data[order[s:s + batch]], schedule, g)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -148,6 +173,13 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
 
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def source_of(from_cache: bool, path) -> str:
+    """"trained in this run", "shipped checkpoint" (a file in :data:`SHIPPED_DIR`) or "local cache"."""
+    if not from_cache:
+        return "trained in this run"
+    return "shipped checkpoint" if Path(path).parent == SHIPPED_DIR else "local cache"
 
 
 def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
@@ -178,46 +210,11 @@ def _cli(argv=None) -> None:
     checkpoints folder) and appends the exact command, config, seed, thread count and training time to
     ``MANIFEST.json`` there.
     """
-    import argparse
-    import fcntl
-    import json
-    import platform
-    import sys
-    from dataclasses import fields
-
-    parser = argparse.ArgumentParser(prog="python -m mode_interp.train", description=_cli.__doc__)
-    for f in fields(ToyConfig):
-        if f.name == "means":
-            parser.add_argument("--means", type=float, nargs="+", default=None)
-        elif f.type == "bool":
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=lambda v: v.lower() in ("1", "true", "yes"))
-        else:
-            kind = {"int": int, "float": float, "str": str}[f.type]
-            parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None)
-    parser.add_argument("--out", default=str(SHIPPED_DIR))
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    args = vars(parser.parse_args(argv))
-    out, threads, device = Path(args.pop("out")), args.pop("threads"), args.pop("device")
-    if threads is not None:
-        torch.set_num_threads(check_int("threads", threads, 1, 1024))
-    config = ToyConfig(**{k: v for k, v in args.items() if v is not None})
+    config, out, device = parse_config(ToyConfig, argv, "python -m mode_interp.train", _cli.__doc__,
+                                       SHIPPED_DIR)
     trained = load_or_train(config, device=device, directory=out, shipped=False, retrain=True)
-    manifest_path = out / "MANIFEST.json"
-    lock = open(out / ".manifest.lock", "w")     # several trainings may finish at once
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else []
-    name = Path(trained.path).name
-    manifest = [m for m in manifest if m["file"] != name] + [{
-        "file": name, "command": "python -m mode_interp.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "config": config.to_dict(), "train_seconds": round(trained.seconds, 1), "threads": torch.get_num_threads(),
-        "device": device, "final_loss": trained.losses[-1] if trained.losses else None,
-        "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-        "date": time.strftime("%Y-%m-%d")}]
-    tmp = manifest_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    tmp.replace(manifest_path)
-    lock.close()
+    cache.record_manifest(out, Path(trained.path).name, argv, config.to_dict(), trained.seconds, device,
+                          trained.losses[-1] if trained.losses else None)
     print(f"wrote {trained.path} ({trained.seconds:.0f} s)")
 
 

@@ -71,3 +71,25 @@ def learned_vs_optimal_explorer(curves: dict) -> widgets.Widget:
     slider = widgets.SelectionSlider(options=[(str(t), i) for i, t in enumerate(ts)], value=0,
                                      description="t", continuous_update=False)
     return figure_widget(lambda i: plot_learned_vs_optimal(curves, [i]), {"i": slider})
+
+
+def x0_hat_explorer(x0_hat, timesteps, groups: dict, per_group: int = 8) -> widgets.Widget:
+    """Scrub the recorded predictions x0_hat (k, n, r*r) of a sample over its last k steps, for a few
+    images of each group ``{name: indices}`` (e.g. valid / hallucinated), drawn with
+    :func:`mode_interp.plots.plot_image_grid`. Everything is precomputed: no network runs while scrubbing."""
+    from .plots import plot_image_grid
+    from .shapes import to_intensity
+
+    groups = {name: list(map(int, idx))[:per_group] for name, idx in groups.items() if len(idx)}
+    if x0_hat is None or not groups or len(timesteps) != len(x0_hat):
+        raise ValueError("x0_hat (k, n, d) with k = len(timesteps) and at least one non-empty group are needed")
+    step = widgets.SelectionSlider(options=[(str(int(t)), i) for i, t in enumerate(timesteps)], value=0,
+                                   description="step", continuous_update=False)
+    group = widgets.Dropdown(options=list(groups), description="images")
+
+    def draw(i, name):
+        idx = groups[name]
+        return plot_image_grid(to_intensity(x0_hat[i, idx]), titles=[f"#{j}" for j in idx], ncols=len(idx),
+                               title=f"x0_hat, {name}, chain step {timesteps[i]}")
+
+    return figure_widget(draw, {"i": step, "name": group})

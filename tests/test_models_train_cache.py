@@ -202,3 +202,34 @@ def test_continue_from_starts_at_the_parent_weights(tmp_path, monkeypatch):
     assert not torch.equal(child.model.in_fc.weight, parent.model.in_fc.weight)   # then trained on
     with pytest.raises(ValueError, match="continue_from"):
         ToyConfig(steps=5, continue_from=5)
+
+
+def test_late_lr_is_a_step_decay_the_parent_does_not_see(monkeypatch):
+    child = ToyConfig(n_train=200, steps=6, batch_size=100, continue_from=3, late_from=4, late_lr=1e-5)
+    assert child.parent() == ToyConfig(n_train=200, steps=3, batch_size=100)
+    assert "late_from" not in child.parent().to_dict() and child.to_dict()["late_lr"] == 1e-5
+    assert ToyConfig(steps=9, continue_from=6, late_from=4, late_lr=1e-5).parent().late_from == 4
+    rates = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *a, **k):
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    train(ToyConfig(n_train=200, steps=5, batch_size=100, late_from=3, late_lr=1e-5), progress=False)
+    assert rates == [1e-3, 1e-3, 1e-3, 1e-5, 1e-5]
+    with pytest.raises(ValueError, match="late_lr"):
+        ToyConfig(steps=5, late_lr=1e-4)
+    with pytest.raises(ValueError, match="late_from"):
+        ToyConfig(steps=5, late_from=5, late_lr=1e-4)
+
+
+def test_continued_config():
+    base = ToyConfig(n_train=200, steps=3)
+    c = base.continued(2, 1e-4)
+    assert (c.steps, c.continue_from, c.late_from, c.late_lr) == (5, 3, 3, 1e-4) and c.parent() == base
+    with pytest.raises(ValueError, match="extra_steps"):
+        base.continued(0, 1e-4)
+    with pytest.raises(ValueError, match="plain config"):
+        c.continued(1, 1e-4)

@@ -96,3 +96,13 @@ def test_check_t_bad(schedule, t):
 def test_reverse_variance_bad(schedule):
     with pytest.raises(ValueError, match="variance"):
         schedule.reverse_variance("learned")
+
+
+def test_respace_keeps_alpha_bar_at_the_kept_steps(schedule):
+    short, tau = mi.respace(schedule, 50)
+    assert short.T == 50 and tau[0] == 0 and tau[-1] == schedule.T - 1
+    assert np.allclose(short.alpha_bar, schedule.alpha_bar[tau], rtol=1e-12)
+    full, tau_full = mi.respace(schedule, schedule.T)
+    assert np.allclose(full.betas, schedule.betas) and np.array_equal(tau_full, np.arange(schedule.T))
+    with pytest.raises(ValueError, match="steps"):
+        mi.respace(schedule, 1)

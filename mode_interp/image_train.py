@@ -1,0 +1,210 @@
+"""Training the SIMPLE SHAPES U-Net: seeded, CPU-first, resumable, with load-or-train caching.
+
+Same conventions as :mod:`mode_interp.train` (eps-MSE with t uniform, Adam, a tqdm bar, ``cpu``/``cuda``,
+models keyed by their full config), plus what a multi-sitting run needs: every ``checkpoint_every``
+steps the whole run state (weights, EMA weights, Adam moments, the random generator, losses) is written
+atomically to a *run file* keyed by the config without ``steps``; a later call with the same config and
+more steps resumes from it. Batches are drawn with replacement from one generator, so a resumed run is
+the same computation as an uninterrupted one. Samples come from the EMA weights (decay ``ema_decay``
+with the usual warm-up min(decay, (1 + s) / (10 + s))), as in ddpm-torch. Image schedule: linear beta
+1e-4 -> 0.02, T = 1000 (the DDPM image setting; the toy chapters use 1e-3 -> 0.2).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import cache
+from ._validate import check_choice, check_float, check_int
+from .cli import parse_config
+from .diffusion import SampleResult, eps_mse_loss, sample
+from .schedule import Schedule, linear_schedule, respace
+from .shapes import RESOLUTIONS, ShapesData, simple_shapes, to_model_space
+from .train import SHIPPED_DIR, source_of
+from .unet import UNet
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """Everything that determines a trained SIMPLE SHAPES model (and so its cache key)."""
+
+    resolution: int = 32
+    n_images: int = 5000
+    data_seed: int = 0
+    channels: tuple = (16, 32, 64)
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 2e-4
+    ema_decay: float = 0.999
+    seed: int = 0
+    T: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+
+    def __post_init__(self):
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        for name, lo in [("n_images", 1), ("data_seed", 0), ("steps", 1), ("batch_size", 1), ("seed", 0),
+                         ("T", 2)]:
+            check_int(name, getattr(self, name), lo, None)
+        check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_float("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
+
+    def data(self) -> ShapesData:
+        return _shapes(self.n_images, self.data_seed)
+
+    def training_data(self) -> torch.Tensor:
+        """The training images in model space, flattened: (n_images, resolution**2) in [-1, 1]."""
+        return to_model_space(self.data().images, self.resolution).flatten(1)
+
+    def schedule(self) -> Schedule:
+        return linear_schedule(self.T, self.beta_start, self.beta_end)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    def run_dict(self) -> dict:
+        """The config without ``steps``: runs that differ only in length share one resumable run file."""
+        d = self.to_dict()
+        del d["steps"]
+        return d
+
+
+@lru_cache(maxsize=4)
+def _shapes(n: int, seed: int) -> ShapesData:
+    return simple_shapes(n, np.random.default_rng(seed))
+
+
+@dataclass
+class TrainedUNet:
+    model: UNet                                    # EMA weights, eval mode
+    config: ShapesConfig
+    losses: list = field(default_factory=list)     # mean loss over each block of 50 steps
+    seconds: float = 0.0                           # wall time of training, summed over sittings
+    from_cache: bool = False
+    path: str = ""
+
+    @property
+    def source(self) -> str:
+        return source_of(self.from_cache, self.path)
+
+    def sample(self, n: int, seed: int, steps: int | None = None, window: int = 0, chunk_size: int = 250,
+               variance: str = "fixed_small", progress: bool = False) -> SampleResult:
+        """n ancestral samples from a generator seeded with ``seed``, x0_hat clipped to [-1, 1] (DDPM's image
+        sampler): all T steps, or ``steps`` evenly respaced ones (:func:`mode_interp.schedule.respace`).
+        ``variance``: "fixed_small" (sigma^2 = beta_tilde, the default: on a respaced chain "fixed_large"
+        adds noise at the last steps that the network never saw in training and leaves grey speckle) or
+        "fixed_large". ``x0`` is (n, r*r)."""
+        schedule = self.config.schedule()
+        tau = np.arange(schedule.T)
+        if steps is not None and steps != schedule.T:
+            schedule, tau = respace(schedule, steps)
+        tau = torch.as_tensor(tau)
+        eps = lambda x, i: self.model.eps_flat(x, int(tau[i]))      # noqa: E731 (the chain's step i)
+        return sample(eps, n, self.config.resolution ** 2, schedule,
+                      torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
+                      chunk_size=chunk_size, variance=variance, progress=progress, clip_x0=1.0)
+
+
+def _new_model(config: ShapesConfig) -> UNet:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return UNet(config.channels)
+
+
+def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = True, checkpoint_every: int = 100,
+                 directory=None, resume: bool = True) -> TrainedUNet:
+    """Train (or resume) the U-Net to ``config.steps`` steps; the run file lives in ``directory``."""
+    check_choice("device", device, ("cpu", "cuda"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but torch.cuda.is_available() is False")
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1, None)
+    run_path = (cache.cache_dir() if directory is None else directory) / cache.file_name(config.run_dict(), "shapes-run")
+    model = _new_model(config).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    g = torch.Generator(device=device).manual_seed(config.seed)
+    state = cache.load_verified(run_path, config.run_dict()) if resume else None
+    step, losses, seconds = 0, [], 0.0
+    if state is not None and state["step"] <= config.steps:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        g.set_state(state["generator"])
+        step, losses, seconds = state["step"], list(state["losses"]), float(state["seconds"])
+    data = config.training_data().to(device)
+    schedule = config.schedule()
+    batch = min(config.batch_size, config.n_images)
+    running, start = 0.0, time.perf_counter()
+
+    def save():
+        cache.save_atomic({"step": step, "model": model.state_dict(), "ema": ema.state_dict(),
+                           "opt": opt.state_dict(), "generator": g.get_state(), "losses": losses,
+                           "seconds": seconds + time.perf_counter() - start}, run_path, config.run_dict())
+
+    with tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step") as bar:
+        while step < config.steps:
+            rows = torch.randint(0, config.n_images, (batch,), generator=g, device=device)
+            loss = eps_mse_loss(model.eps_flat, data[rows], schedule, g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1 - decay)
+            running += loss.item()
+            bar.update(1)
+            if step % 50 == 0:
+                losses.append(running / 50)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+                running = 0.0
+            if step % checkpoint_every == 0 or step == config.steps:
+                save()
+    seconds += time.perf_counter() - start
+    return TrainedUNet(ema.cpu().eval(), config, losses, seconds)
+
+
+def load_or_train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = True, directory=None,
+                         shipped: bool = True, retrain: bool = False) -> TrainedUNet:
+    """The stored model for ``config`` (cache folder, then shipped checkpoints), else train it (resuming
+    its run file unless ``retrain``) and cache it. Stores EMA weights, losses and training seconds."""
+    def create():
+        trained = train_shapes(config, device, progress, directory=directory, resume=not retrain)
+        return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds}
+
+    stored, path, hit = cache.load_or_create(config.to_dict(), create, name="shapes-unet", directory=directory,
+                                             refresh=retrain, read_only=(SHIPPED_DIR,) if shipped else ())
+    model = UNet(config.channels)
+    model.load_state_dict(stored["state_dict"])
+    return TrainedUNet(model.eval(), config, list(stored["losses"]), float(stored["seconds"]), hit, str(path))
+
+
+def _cli(argv=None) -> None:
+    """``python -m mode_interp.image_train [--field value ...] [--out DIR]``: train (resuming its run file
+    in the cache folder, if any) one ShapesConfig, write the model into ``--out`` (default: the shipped
+    checkpoints folder) and record the command, config and training time in ``MANIFEST.json`` there."""
+    config, out, device = parse_config(ShapesConfig, argv, "python -m mode_interp.image_train", _cli.__doc__,
+                                       SHIPPED_DIR)
+    trained = train_shapes(config, device)
+    path = out / cache.file_name(config.to_dict(), "shapes-unet")
+    cache.save_atomic({"state_dict": trained.model.state_dict(), "losses": trained.losses,
+                       "seconds": trained.seconds}, path, config.to_dict())
+    cache.record_manifest(out, path.name, argv, config.to_dict(), trained.seconds, device,
+                          trained.losses[-1] if trained.losses else None, module="mode_interp.image_train")
+    print(f"wrote {path} ({trained.seconds:.0f} s)")
+
+
+if __name__ == "__main__":
+    _cli()

@@ -1,0 +1,119 @@
+"""SIMPLE SHAPES (paper-notes §3.4): 64x64 images with a triangle, a square and a pentagon, each in its own
+column and each present independently with probability 1/2.
+
+Layout: three panels of 21 x 63 px side by side (63 x 63), zero-padded by one bottom row and one right
+column to 64 x 64. Black background (0), white shapes (255). Shapes are drawn with PIL on their own panel,
+so a shape can never leave its column. Sizes (white pixels, the official generator's assertions):
+
+    square   PIL rectangle of size 7 -> 8 x 8 = 64 px, top-left x in [1, 7], y in [1, 49]
+    triangle side 11, flat top edge, apex down -> 65 px, top-left x in [0, 10], y in [0, 52]
+    pentagon regular, circumradius 5 -> 68 px (the official code asserts 70 +- 2), centre x in [5, 16],
+             y in [5, 58]
+
+Differences from the official generator, both deliberate: a seeded ``numpy.random.Generator`` replaces the
+unseeded ``random`` module, and ``downsample`` gives the 32 x 32 working resolution used on a CPU (2 x 2
+average pooling: a shape's summed intensity, its "soft area", is preserved up to the factor 4).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ._validate import check_choice, check_int
+
+SIZE, PANEL_W, PANEL_H = 64, 21, 63
+COLUMNS = ("triangle", "square", "pentagon")            # left, middle, right
+PLACEMENT = {"triangle": ((0, 10), (0, 52)), "square": ((1, 7), (1, 49)), "pentagon": ((5, 16), (5, 58))}
+AREA = {"triangle": 65, "square": 64, "pentagon": 68}     # white pixels at 64 x 64 (tests check these)
+RESOLUTIONS = (32, 64)
+
+
+def draw_panel(kind: str, x: int, y: int) -> np.ndarray:
+    """One 63 x 21 uint8 panel with ``kind`` placed at (x, y) (top-left corner, or centre for the pentagon)."""
+    check_choice("kind", kind, COLUMNS)
+    (x_lo, x_hi), (y_lo, y_hi) = PLACEMENT[kind]
+    check_int("x", x, x_lo, x_hi)
+    check_int("y", y, y_lo, y_hi)
+    panel = Image.new("L", (PANEL_W, PANEL_H), 0)
+    draw = ImageDraw.Draw(panel)
+    if kind == "square":
+        draw.rectangle([x, y, x + 7, y + 7], fill=255)
+    elif kind == "triangle":
+        draw.polygon([(x, y), (x + 11, y), (x + 5.5, y + 11 * math.sqrt(3) / 2)], fill=255)
+    else:
+        draw.regular_polygon((x, y, 5), 5, fill=255)
+    return np.asarray(panel, dtype=np.uint8)
+
+
+@dataclass
+class ShapesData:
+    """``images`` uint8 (n, 64, 64); ``present`` bool (n, 3) per column (triangle, square, pentagon);
+    ``positions`` int (n, 3, 2) with the (x, y) of each shape inside its panel, -1 where absent."""
+
+    images: np.ndarray
+    present: np.ndarray
+    positions: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def composition(self) -> dict:
+        """Share of images per combination, keyed like ``("square", "pentagon")``."""
+        keys = [tuple(c for c, p in zip(COLUMNS, row) if p) for row in self.present]
+        return {k: keys.count(k) / len(keys) for k in sorted(set(keys), key=lambda k: (len(k), k))}
+
+
+def simple_shapes(n: int = 5000, rng: np.random.Generator | None = None, max_draws: int = 8000) -> ShapesData:
+    """Draw images until ``n`` non-blank ones are kept (each shape present with p = 1/2, blanks dropped),
+    from at most ``max_draws`` draws, as the official generator does."""
+    n = check_int("n", n, 1, None)
+    max_draws = check_int("max_draws", max_draws, n, None)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator (pass np.random.default_rng(seed))")
+    images = np.zeros((n, SIZE, SIZE), np.uint8)
+    present = np.zeros((n, 3), bool)
+    positions = np.full((n, 3, 2), -1, np.int64)
+    kept = 0
+    for _ in range(max_draws):
+        which = rng.random(3) < 0.5
+        if not which.any():
+            continue
+        for c, kind in enumerate(COLUMNS):
+            if which[c]:
+                (x_lo, x_hi), (y_lo, y_hi) = PLACEMENT[kind]
+                x, y = int(rng.integers(x_lo, x_hi + 1)), int(rng.integers(y_lo, y_hi + 1))
+                images[kept, :PANEL_H, c * PANEL_W:(c + 1) * PANEL_W] = draw_panel(kind, x, y)
+                positions[kept, c] = (x, y)
+        present[kept] = which
+        kept += 1
+        if kept == n:
+            return ShapesData(images, present, positions)
+    raise ValueError(f"only {kept} of n={n} images after max_draws={max_draws}: raise max_draws")
+
+
+def to_model_space(images: np.ndarray, resolution: int = 32) -> torch.Tensor:
+    """uint8 (n, 64, 64) -> float32 (n, 1, r, r) in [-1, 1]; r = 32 averages 2 x 2 blocks."""
+    resolution = check_int("resolution", resolution, 32, 64)
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}")
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (SIZE, SIZE):
+        raise ValueError(f"images must have shape (n, {SIZE}, {SIZE}), got {images.shape}")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
+    if resolution == 32:
+        x = torch.nn.functional.avg_pool2d(x, 2)
+    return x * 2 - 1
+
+
+def to_intensity(x: torch.Tensor) -> np.ndarray:
+    """Model space (n, 1, r, r) or (n, r*r) in [-1, 1] -> intensity (n, r, r) in [0, 1], clipped."""
+    x = torch.as_tensor(x).detach().to(torch.float32).cpu()
+    r = int(round(math.sqrt(x[0].numel())))
+    if x.ndim not in (2, 4) or r * r != x[0].numel():
+        raise ValueError(f"x must be (n, 1, r, r) or (n, r*r) images, got shape {tuple(x.shape)}")
+    return ((x.reshape(-1, r, r) + 1) / 2).clamp(0, 1).numpy()
