@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validate import check_float
-from .shapes import COLUMNS, PANEL_W, SIZE, ShapesData, to_intensity
+from .shapes import COLUMNS, SIZE, ShapesData, pixel_columns, to_intensity
 
 LABELS = ("valid", "hallucinated", "malformed", "noisy")
 
@@ -48,7 +48,7 @@ def blobs(image: np.ndarray, level: float = 0.2) -> list:
     r = image.shape[0]
     scale = SIZE // r
     mask = image > level
-    column = np.minimum(np.arange(r) * scale // PANEL_W, 2)
+    column = pixel_columns(r)
     seen = np.zeros_like(mask)
     found = []
     for i0, j0 in zip(*np.nonzero(mask)):
@@ -158,8 +158,11 @@ def count_shapes(x, tol: Tolerances) -> list:
 
 def label_rates(readings: list) -> dict:
     """Counts per label and per column-count pattern: ``{"n", "labels": {label: count},
-    "two_or_more": {shape: images with >= 2 copies of it}}``."""
+    "two_or_more": {shape: hallucinated images with >= 2 copies of it}, "blank": malformed images with no
+    blob at all}``. (Blank images never occur in training either; they are counted as malformed, not as
+    hallucinated, because they hold no shape to combine.)"""
     labels = {name: sum(r["label"] == name for r in readings) for name in LABELS}
     multi = {kind: sum(r["counts"][c] >= 2 and r["label"] == "hallucinated" for r in readings)
              for c, kind in enumerate(COLUMNS)}
-    return {"n": len(readings), "labels": labels, "two_or_more": multi}
+    blank = sum(r["label"] == "malformed" and not any(r["counts"]) and not r["malformed"] for r in readings)
+    return {"n": len(readings), "labels": labels, "two_or_more": multi, "blank": blank}

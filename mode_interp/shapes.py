@@ -117,3 +117,24 @@ def to_intensity(x: torch.Tensor) -> np.ndarray:
     if x.ndim not in (2, 4) or r * r != x[0].numel():
         raise ValueError(f"x must be (n, 1, r, r) or (n, r*r) images, got shape {tuple(x.shape)}")
     return ((x.reshape(-1, r, r) + 1) / 2).clamp(0, 1).numpy()
+
+
+def pixel_columns(resolution: int) -> np.ndarray:
+    """The panel (0, 1, 2) of each pixel column at ``resolution``: the panel its left edge lies in. At 32 x 32
+    the pixel straddling panels 0 and 1 goes to panel 0 (only triangle ink reaches it: squares start at
+    x >= 1); panels 1 and 2 meet on a pixel border."""
+    resolution = check_int("resolution", resolution, 1, SIZE)
+    if SIZE % resolution:
+        raise ValueError(f"resolution must divide {SIZE}, got {resolution}")
+    return np.minimum(np.arange(resolution) * (SIZE // resolution) // PANEL_W, 2)
+
+
+def keep_column(x: torch.Tensor, column: int) -> torch.Tensor:
+    """A copy of model-space images (n, 1, r, r) with every other column set to background (-1)."""
+    check_int("column", column, 0, 2)
+    x = torch.as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be (n, 1, r, r), got shape {tuple(x.shape)}")
+    out = x.clone()
+    out[..., torch.as_tensor(pixel_columns(x.shape[-1]) != column)] = -1.0
+    return out

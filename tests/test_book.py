@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ["book/01_optimal_denoiser.html", "book/02_learned_score_smoothing.html"]
+CHAPTERS = ["book/01_optimal_denoiser.html", "book/02_learned_score_smoothing.html",
+            "book/03_shapes_hallucinations.html"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

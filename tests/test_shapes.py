@@ -125,3 +125,23 @@ def test_a_white_noise_field_is_noisy_not_malformed(fitted):
     r, _, tol = fitted
     field = torch.rand(1, 1, r, r, generator=torch.Generator().manual_seed(1)) * 2 - 1 + 0.8
     assert sc.count_shapes(field.clamp(-1, 1), tol)[0]["label"] == "noisy"
+
+
+def test_label_rates_counts_blank_and_multiples(fitted):
+    r, _, tol = fitted
+    x = torch.cat([to_model_space(_image(("square", 3, 2), ("square", 3, 40))[None], r),
+                   to_model_space(np.zeros((1, 64, 64), np.uint8), r)])
+    rates = sc.label_rates(sc.count_shapes(x, tol))
+    assert rates["labels"]["hallucinated"] == 1 and rates["two_or_more"]["square"] == 1 and rates["blank"] == 1
+
+
+def test_pixel_columns_and_keep_column():
+    from mode_interp.shapes import keep_column, pixel_columns
+    assert list(np.bincount(pixel_columns(64))) == [21, 21, 22]
+    assert list(np.bincount(pixel_columns(32))) == [11, 10, 11]
+    x = to_model_space(_image(("triangle", 2, 2), ("square", 3, 20), ("pentagon", 9, 30))[None], 32)
+    kept = to_intensity(keep_column(x, 1))[0]
+    assert kept[:, :11].sum() == 0 and kept[:, 21:].sum() == 0
+    assert np.isclose(kept.sum() * 4, 64)
+    with pytest.raises(ValueError, match="column"):
+        keep_column(x, 3)
