@@ -107,7 +107,7 @@ class SampleResult:
 def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
            window: int = 0, chunk_size: int = 2048, variance: str = "fixed_large",
            dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-           progress: bool = False, clip_x0: float | None = None) -> SampleResult:
+           progress: bool = False, clip_x0: float | None = None, observer=None) -> SampleResult:
     """Ancestral DDPM sampling through all T steps, x_T ~ N(0, I), t = T-1, ..., 0.
 
     ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
@@ -115,6 +115,9 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
     once, then evaluates ``eps_fn`` on chunks of ``chunk_size`` rows (cache-sized batches are faster on a
     CPU; an eps function may reuse per-step work across the chunks, see ``ToyMLP.eps_for_sampling``).
     The samples do not depend on ``chunk_size``. ``clip_x0``: see :func:`posterior_step_mean`.
+    ``observer``: a callable ``observer(t, rows, x_t, x0_hat)`` run on every chunk of every step, with the
+    chain's input ``x_t[rows]`` and its prediction (e.g. :class:`mode_interp.detect.WindowVariance`, a
+    streaming Hal in O(n d) memory).
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
@@ -125,6 +128,8 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
     if clip_x0 is not None:
         clip_x0 = check_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
+    if observer is not None and not callable(observer):
+        raise ValueError(f"observer must be callable as observer(t, rows, x_t, x0_hat), got {type(observer).__name__}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
 
@@ -137,6 +142,8 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
             z = torch.randn(n, dim, generator=generator, dtype=dtype, device=device) if t > 0 else None
             for rows in chunks:
                 mean, x0_pred = posterior_step_mean(x[rows], t, eps_fn(x[rows], t), schedule, clip_x0)
+                if observer is not None:
+                    observer(t, rows, x[rows], x0_pred)
                 x[rows] = mean + float(sigma[t]) * z[rows] if t > 0 else mean
                 if t < window:
                     x0_hat[window - 1 - t, rows] = x0_pred

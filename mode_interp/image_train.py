@@ -99,12 +99,13 @@ class TrainedUNet:
         return source_of(self.from_cache, self.path)
 
     def sample(self, n: int, seed: int, steps: int | None = None, window: int = 0, chunk_size: int = 250,
-               variance: str = "fixed_small", progress: bool = False) -> SampleResult:
+               variance: str = "fixed_small", progress: bool = False, observer=None) -> SampleResult:
         """n ancestral samples from a generator seeded with ``seed``, x0_hat clipped to [-1, 1] (DDPM's image
         sampler): all T steps, or ``steps`` evenly respaced ones (:func:`mode_interp.schedule.respace`).
         ``variance``: "fixed_small" (sigma^2 = beta_tilde, the default: on a respaced chain "fixed_large"
         adds noise at the last steps that the network never saw in training and leaves grey speckle) or
-        "fixed_large". ``x0`` is (n, r*r)."""
+        "fixed_large". ``x0`` is (n, r*r). ``observer``: see :func:`mode_interp.diffusion.sample` (its t is the
+        chain's step index i, not the original timestep)."""
         schedule = self.config.schedule()
         tau = np.arange(schedule.T)
         if steps is not None and steps != schedule.T:
@@ -113,7 +114,8 @@ class TrainedUNet:
         eps = lambda x, i: self.model.eps_flat(x, int(tau[i]))      # noqa: E731 (the chain's step i)
         return sample(eps, n, self.config.resolution ** 2, schedule,
                       torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
-                      chunk_size=chunk_size, variance=variance, progress=progress, clip_x0=1.0)
+                      chunk_size=chunk_size, variance=variance, progress=progress, clip_x0=1.0,
+                      observer=observer)
 
 
 def _new_model(config: ShapesConfig) -> UNet:

@@ -234,3 +234,119 @@ def plot_projection(groups: dict, xlabel: str = "PC 1", ylabel: str = "PC 2") ->
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------- chapter 4: the trajectory-variance detector
+
+HAL_COLOR, IN_COLOR = "tab:orange", MODEL_COLOR
+
+
+def plot_x0_hat_trajectories(panels) -> Figure:
+    """One panel per ``(title, x0_hat (k, n, d), timesteps, groups {"hallucinated": idx, "in support": idx},
+    mixture)``. 1-D: x0_hat against t (reverse time runs left to right), modes dashed. 2-D: the path of
+    x0_hat in the plane over the k steps (a dot at its end), modes as red crosses."""
+    fig = Figure(figsize=(5.2 * len(panels), 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (title, x0_hat, timesteps, groups, mixture) in zip(axes, panels):
+        x0_hat = torch.as_tensor(x0_hat).double().numpy()
+        ts = np.asarray(timesteps)
+        for (name, idx), color in zip(groups.items(), (HAL_COLOR, IN_COLOR, "tab:green")):
+            for j, i in enumerate(idx):
+                label = f"{name} ({len(idx)})" if j == 0 else None
+                if mixture.dim == 1:
+                    ax.plot(ts, x0_hat[:, i, 0], color=color, lw=0.9, alpha=0.8, label=label)
+                else:
+                    ax.plot(x0_hat[:, i, 0], x0_hat[:, i, 1], color=color, lw=0.8, alpha=0.8, label=label)
+                    ax.plot(x0_hat[-1, i, 0], x0_hat[-1, i, 1], "o", color=color, ms=2.5)
+        if mixture.dim == 1:
+            for mu in mixture.means[:, 0]:
+                ax.axhline(mu, color=TRUE_COLOR, ls="--", lw=0.7)
+            ax.set_xlim(ts.max(), ts.min())
+            ax.set_xlabel("reverse step t (→ t = 0)")
+            ax.set_ylabel(r"$\hat x_0^{(t)}$")
+        else:
+            ax.scatter(mixture.means[:, 0], mixture.means[:, 1], marker="x", color=TRUE_COLOR, s=20)
+            ax.set_aspect("equal")
+            ax.set_xlabel(f"x̂0 over t = {int(ts.max())} … {int(ts.min())}")
+        ax.set_title(title)
+        ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def plot_score_histograms(panels, bins: int = 60) -> Figure:
+    """One panel per ``(title, scores, labels, threshold)``: histograms (each class normalised to its own
+    total, log-spaced bins) of the score for in-support (blue) and hallucinated (orange) samples, and the
+    filter's threshold (dashed)."""
+    fig = Figure(figsize=(4.8 * len(panels), 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (title, scores, labels, threshold) in zip(axes, panels):
+        s = np.asarray(scores, dtype=np.float64)
+        y = np.asarray(labels, dtype=bool)
+        floor = max(s[s > 0].min() if (s > 0).any() else 1e-12, 1e-12)
+        s = np.maximum(s, floor)
+        edges = np.geomspace(s.min(), s.max() * 1.0001, bins)
+        for mask, color, name in ((~y, IN_COLOR, "in support"), (y, HAL_COLOR, "hallucinated")):
+            ax.hist(s[mask], bins=edges, color=color, alpha=0.55, weights=np.full(mask.sum(), 1 / max(mask.sum(), 1)),
+                    label=f"{name} ({mask.sum():,})")
+        if threshold is not None:
+            ax.axvline(threshold, color="k", ls="--", lw=1, label="threshold")
+        ax.set_xscale("log")
+        ax.set_xlabel("score (log scale)")
+        ax.set_ylabel("share of its class")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_roc(curves: dict, points: dict | None = None) -> Figure:
+    """ROC curves ``{name: roc_curve(...) dict with an added "auroc"}``; ``points`` marks an operating point
+    per name as (share of in-support removed, share of hallucinations removed)."""
+    fig = Figure(figsize=(4.6, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, roc) in enumerate(curves.items()):
+        ax.plot(roc["fpr"], roc["tpr"], color=f"C{i}", label=f"{name} (AUROC {roc['auroc']:.3f})")
+        if points and name in points:
+            ax.plot(*points[name], "o", color=f"C{i}", ms=5)
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+    ax.set_xlabel("in-support samples removed (1 − retained)")
+    ax.set_ylabel("hallucinations removed")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def plot_window_sensitivity(panels) -> Figure:
+    """One panel per ``(x_label, xs, {data set: AUROCs})``: AUROC of Hal against a window parameter."""
+    fig = Figure(figsize=(4.8 * len(panels), 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (x_label, xs, series) in zip(axes, panels):
+        for name, values in series.items():
+            ax.plot(xs, values, "o-", label=name)
+        ax.axhline(0.5, color="0.6", ls=":", lw=1)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("AUROC")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_filter_2d(x: torch.Tensor, mixture: GaussianMixture, scores, labels, threshold: float,
+                   s: float = 0.6) -> Figure:
+    """2-D samples with the filter "remove Hal > threshold" applied: kept in-support (blue), kept
+    hallucinations (orange), removed samples (grey crosses); the title gives removed / retained."""
+    x = torch.as_tensor(x).double().numpy()
+    sc, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+    removed = sc > threshold
+    fig = Figure(figsize=(5.6, 5.4), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(x[~removed & ~y, 0], x[~removed & ~y, 1], s=s, color=IN_COLOR, alpha=0.3, lw=0, label="kept, in support")
+    ax.scatter(x[removed, 0], x[removed, 1], s=6 * s, color="0.45", marker="x", lw=0.5, label="removed by the filter")
+    ax.scatter(x[~removed & y, 0], x[~removed & y, 1], s=8 * s, color=HAL_COLOR, lw=0, label="kept, hallucinated")
+    ax.scatter(mixture.means[:, 0], mixture.means[:, 1], marker="x", color=TRUE_COLOR, s=20)
+    lim = np.abs(mixture.means).max() * 1.25
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_title(f"threshold {threshold:.2e}: {(removed & y).sum() / max(y.sum(), 1):.1%} of {y.sum():,} "
+                 f"hallucinations removed,\n{(~removed & ~y).sum() / max((~y).sum(), 1):.1%} of {(~y).sum():,} "
+                 "in-support samples kept", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right", markerscale=3)
+    return fig

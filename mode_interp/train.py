@@ -122,11 +122,12 @@ class TrainedModel:
         """Where the weights came from: "trained in this run", "shipped checkpoint" or "local cache"."""
         return source_of(self.from_cache, self.path)
 
-    def sample(self, n: int, seed: int, window: int = 0, progress: bool = False) -> SampleResult:
-        """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``."""
+    def sample(self, n: int, seed: int, window: int = 0, progress: bool = False, observer=None) -> SampleResult:
+        """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``
+        (``window``, ``observer``: see :func:`mode_interp.diffusion.sample`)."""
         return sample(self.model.eps_for_sampling(), n, self.config.mixture().dim, self.config.schedule(),
                       torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
-                      progress=progress)
+                      progress=progress, observer=observer)
 
 
 def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_every: int = 100) -> TrainedModel:

@@ -93,3 +93,21 @@ def x0_hat_explorer(x0_hat, timesteps, groups: dict, per_group: int = 8) -> widg
                                title=f"x0_hat, {name}, chain step {timesteps[i]}")
 
     return figure_widget(draw, {"i": step, "name": group})
+
+
+def threshold_explorer(x, mixture, scores, labels, threshold: float) -> widgets.Widget:
+    """A log-scale slider over the Hal threshold that redraws :func:`mode_interp.plots.plot_filter_2d`:
+    the removed / retained shares in its title and the samples the filter would remove marked. Scores are
+    precomputed: nothing is sampled while sliding."""
+    import numpy as np
+
+    from .plots import plot_filter_2d
+
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or len(s) != len(x) or not (s > 0).any():
+        raise ValueError("scores must be 1-D, one per sample of x, with at least one positive value")
+    lo, hi = np.log10(s[s > 0].min()), np.log10(s.max())
+    threshold = check_float("threshold", threshold, 10 ** lo, 10 ** hi)
+    slider = widgets.FloatLogSlider(value=threshold, base=10, min=lo, max=hi, step=(hi - lo) / 200,
+                                    description="threshold", readout_format=".2e", continuous_update=False)
+    return figure_widget(lambda threshold: plot_filter_2d(x, mixture, s, labels, threshold), {"threshold": slider})
