@@ -5,7 +5,7 @@ Modules, one concept each: ``schedule`` (beta, alpha_bar), ``diffusion`` (q_samp
 reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form denoiser and score),
 ``hallucination`` (labels and true rates), ``models`` / ``train`` (the toy MLP and its trainer),
 ``interpolation`` / ``smoothing`` (chapter 2's measurements), ``shapes`` / ``shape_counter`` / ``unet`` /
-``image_train`` (SIMPLE SHAPES), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
+``image_train`` (SIMPLE SHAPES), ``detect`` (the trajectory-variance detector Hal, thresholds, ROC), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
 """
 
 __version__ = "0.1.0"

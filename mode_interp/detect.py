@@ -338,3 +338,10 @@ def held_out_filter(scores: dict, labels, calibration, target: float = 0.95) -> 
             best = {"choice": name, "threshold": thr, "calibration": fit,
                     "held_out": removal_retention(s[~cal], y[~cal], thr)}
     return best
+
+
+def filter_summary(scores, labels, target: float = 0.95, z: float = 3.29) -> dict:
+    """The filter at the threshold that removes ``target`` of the hallucinations (:func:`threshold_for_removal`):
+    its :func:`removal_retention` numbers, plus AUROC with its DeLong interval (:func:`auroc_interval`)."""
+    threshold = threshold_for_removal(scores, labels, target)
+    return {**auroc_interval(scores, labels, z), **removal_retention(scores, labels, threshold)}

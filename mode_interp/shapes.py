@@ -138,3 +138,18 @@ def keep_column(x: torch.Tensor, column: int) -> torch.Tensor:
     out = x.clone()
     out[..., torch.as_tensor(pixel_columns(x.shape[-1]) != column)] = -1.0
     return out
+
+
+def column_ink(x: torch.Tensor) -> np.ndarray:
+    """Summed intensity of each panel (triangle, square, pentagon columns) of model-space images, shape
+    (n, 3), in 64-px units (a 64-px shape counts its white pixels at either resolution). The trivial
+    "how much shape is in a column" statistic that chapter 4 uses as a baseline for the detector."""
+    images = to_intensity(x)
+    r = images.shape[-1]
+    cols = pixel_columns(r)
+    return np.stack([images[:, :, cols == c].sum(axis=(1, 2)) for c in range(3)], axis=1) * (SIZE / r) ** 2
+
+
+def column_regions(resolution: int) -> np.ndarray:
+    """The panel of every pixel of a flattened (row-major) image, for :func:`mode_interp.detect.region_hal`."""
+    return np.tile(pixel_columns(resolution), resolution)

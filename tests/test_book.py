@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ["book/01_optimal_denoiser.html", "book/02_learned_score_smoothing.html",
-            "book/03_shapes_hallucinations.html"]
+            "book/03_shapes_hallucinations.html", "book/04_variance_detector.html"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

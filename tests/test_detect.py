@@ -242,3 +242,10 @@ def test_width_matched_window(schedule):
     assert w[9] <= 0.1 < w[10]
     with pytest.raises(ValueError, match="max_ratio"):
         detect.width_matched_window(schedule, 1.0, 0.05, max_ratio=0.001)
+
+
+def test_filter_summary_combines_threshold_and_auroc():
+    scores, labels = [0.1, 0.6, 0.5, 0.9, 0.95], [0, 0, 1, 1, 1]
+    out = detect.filter_summary(scores, labels, target=0.6)
+    assert out["removed"] >= 0.6 and out["auroc"] == pytest.approx(detect.auroc(scores, labels))
+    assert out["threshold"] == detect.threshold_for_removal(scores, labels, 0.6)

@@ -95,3 +95,31 @@ def test_chapter2_plots_and_widget(schedule, mixture):
     assert image.value != before
     with pytest.raises(ValueError, match="curves"):
         learned_vs_optimal_explorer({"ts": []})
+
+
+def test_chapter4_plots_and_threshold_widget(schedule):
+    from mode_interp import detect
+    from mode_interp.widgets import threshold_explorer
+    g = mi.grid_25()
+    result = mi.sample(mi.exact_eps_fn(g, schedule), 200, 2, schedule, torch.Generator().manual_seed(0), window=12)
+    scores = detect.hal(result.x0_hat, 10).numpy()
+    labels = scores > float(torch.as_tensor(scores).median())        # any two classes will do for the plots
+    panels = [("2-D", result.x0_hat, result.timesteps, {"a": [0, 1], "b": [2]}, g)]
+    m1 = mi.mixture_1d()
+    r1 = mi.sample(mi.exact_eps_fn(m1, schedule), 10, 1, schedule, torch.Generator().manual_seed(1), window=5)
+    panels.append(("1-D", r1.x0_hat, r1.timesteps, {"a": [0], "b": [1, 2]}, m1))
+    assert len(plots.plot_x0_hat_trajectories(panels).axes) == 2
+    assert isinstance(plots.plot_score_histograms([("h", scores, labels, float(scores.mean()))]), Figure)
+    roc = {**detect.roc_curve(scores, labels), "auroc": detect.auroc(scores, labels)}
+    assert isinstance(plots.plot_roc({"x": roc}, {"x": (0.1, 0.9)}), Figure)
+    assert isinstance(plots.plot_window_sensitivity([("L", [2, 5], {"x": [0.6, 0.9]})]), Figure)
+    w = threshold_explorer(result.x0, g, scores, labels, float(scores.mean()))
+    slider, image = w.children[0].children[0], w.children[1]
+    before = image.value
+    assert before[:4] == b"\x89PNG"
+    slider.value = float(scores.max())                  # nothing removed: a different picture
+    assert image.value != before
+    with pytest.raises(ValueError, match="threshold"):
+        threshold_explorer(result.x0, g, scores, labels, float(scores.max()) * 10)
+    with pytest.raises(ValueError, match="scores"):
+        threshold_explorer(result.x0, g, scores[:5], labels, float(scores.mean()))

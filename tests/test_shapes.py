@@ -145,3 +145,18 @@ def test_pixel_columns_and_keep_column():
     assert np.isclose(kept.sum() * 4, 64)
     with pytest.raises(ValueError, match="column"):
         keep_column(x, 3)
+
+
+def test_column_ink_counts_each_panel():
+    from mode_interp.shapes import column_ink, column_regions, draw_panel, to_model_space
+    img = np.zeros((2, 64, 64), np.uint8)
+    img[0, :63, 21:42] = draw_panel("square", 3, 10)
+    img[1, :63, 0:21] = draw_panel("triangle", 2, 2)
+    img[1, :63, 42:63] = draw_panel("pentagon", 9, 30)
+    for r in (32, 64):
+        ink = column_ink(to_model_space(img, r))
+        assert ink.shape == (2, 3)
+        assert np.allclose(ink[0], [0, 64, 0], atol=1e-3)
+        assert ink[1, 1] == pytest.approx(0, abs=1e-3) and ink[1, 0] > 60 and ink[1, 2] > 60
+        regions = column_regions(r)
+        assert regions.shape == (r * r,) and set(regions) == {0, 1, 2}
