@@ -350,3 +350,99 @@ def plot_filter_2d(x: torch.Tensor, mixture: GaussianMixture, scores, labels, th
                  "in-support samples kept", fontsize=9)
     ax.legend(fontsize=7, loc="upper right", markerscale=3)
     return fig
+
+
+ARM_COLORS = {"none": "tab:red", "variance": "tab:green", "random": "tab:blue"}
+ARM_NAMES = {"none": "no filter", "variance": "variance filter (Hal)", "random": "random filter"}
+
+
+def plot_generation_curves(panels) -> Figure:
+    """One panel per ``(y_label, rows, key, log_y)``: ``row[key]`` against generation, one line per arm
+    (rows as from :func:`mode_interp.recursive.summarise`); error bars where ``key + "_lo"`` / ``"_hi"`` exist."""
+    fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (label, rows, key, log_y) in zip(axes, panels):
+        for arm in dict.fromkeys(r["arm"] for r in rows):
+            mine = sorted((r for r in rows if r["arm"] == arm), key=lambda r: r["generation"])
+            g = np.array([r["generation"] for r in mine])
+            y = np.array([r[key] for r in mine])
+            err = None
+            if f"{key}_lo" in mine[0]:
+                err = np.array([y - [r[f"{key}_lo"] for r in mine], [r[f"{key}_hi"] for r in mine] - y])
+            ax.errorbar(g + 0.04 * (list(ARM_COLORS).index(arm) - 1), y, yerr=err, fmt="o-", capsize=3,
+                        color=ARM_COLORS[arm], label=ARM_NAMES[arm])
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xticks(sorted({r["generation"] for r in rows}))
+        ax.set_xlabel("generation")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_generations_1d(loop: dict, mixture: GaussianMixture, bins: int = 240, margin: float = 0.5,
+                        k: float = 5.0) -> Figure:
+    """1-D: one panel per arm, the density (log scale) of each generation's samples (``loop`` from
+    :func:`mode_interp.recursive.run_loop`), with the hallucination region shaded."""
+    fig = Figure(figsize=(5 * len(loop), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(loop), sharey=True))
+    grid = _x_grid(mixture, margin, 2001)
+    lo, hi = float(grid[0]), float(grid[-1])
+    near = (grid - torch.as_tensor(mixture.means[:, 0])).abs().min(dim=1).values <= k * mixture.sigma
+    for ax, (arm, gens) in zip(axes, loop.items()):
+        cmap = [f"{0.75 - 0.75 * i / max(1, len(gens) - 1):.2f}" for i in range(len(gens))]
+        for gen, color in zip(gens, cmap):
+            ax.hist(gen.pool[:, 0].double().numpy(), bins=bins, range=(lo, hi), density=True, histtype="step",
+                    color=color if gen.generation else "k", lw=1, label=f"generation {gen.generation}")
+        ax.fill_between(grid[:, 0], 0, 1, where=~near.numpy(), color="0.92", zorder=0,
+                        transform=ax.get_xaxis_transform())
+        ax.set_yscale("log")
+        ax.set_title(ARM_NAMES[arm])
+        ax.set_xlabel("$x_0$")
+    axes[0].set_ylabel("density (log); shaded: hallucination region")
+    axes[-1].legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def plot_generations_2d(loop: dict, mixture: GaussianMixture, hallucinated, s: float = 0.4,
+                        max_points: int = 20_000) -> Figure:
+    """2-D: a grid of scatter panels, one row per arm and one column per generation; ``hallucinated(x)``
+    gives the boolean mask drawn in orange. At most ``max_points`` points per panel (the first ones)."""
+    arms = list(loop)
+    n_gen = len(loop[arms[0]])
+    fig = Figure(figsize=(2.6 * n_gen, 2.7 * len(arms)), layout="constrained")
+    axes = np.asarray(fig.subplots(len(arms), n_gen, squeeze=False))
+    lim = np.abs(mixture.means).max() * 1.3
+    for i, arm in enumerate(arms):
+        for j, gen in enumerate(loop[arm]):
+            ax = axes[i, j]
+            x = gen.pool[:max_points]
+            bad = np.asarray(hallucinated(x), dtype=bool)
+            x = x.double().numpy()
+            ax.scatter(x[~bad, 0], x[~bad, 1], s=s, color=MODEL_COLOR, alpha=0.3, lw=0)
+            ax.scatter(x[bad, 0], x[bad, 1], s=3 * s, color="tab:orange", lw=0)
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{ARM_NAMES[arm]}, gen {gen.generation}\n{bad.mean():.1%} hallucinated", fontsize=8)
+    return fig
+
+
+def plot_digit_generations(rows: dict, ncols: int = 10, size: float = 0.7) -> Figure:
+    """Digit images (n, 28, 28) in [0, 1] for each labelled row ``{label: images}``: ``ncols`` per row."""
+    fig = Figure(figsize=(size * ncols + 1.6, size * len(rows)), layout="constrained")
+    axes = np.asarray(fig.subplots(len(rows), ncols, squeeze=False))
+    for i, (label, images) in enumerate(rows.items()):
+        images = np.asarray(images)
+        for j in range(ncols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(images):
+                ax.imshow(images[j], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.axis("off")
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    return fig

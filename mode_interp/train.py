@@ -19,13 +19,14 @@ from tqdm.auto import tqdm
 
 from . import cache
 from .cli import parse_config
-from ._validate import check_choice, check_float, check_int
+from ._validate import check_choice, check_float, check_int, check_points
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25
+from .digits import digits_pca
 from .diffusion import SampleResult, eps_mse_loss, sample
 from .models import ToyMLP
 from .schedule import Schedule, linear_schedule
 
-DATASETS = ("mixture_1d", "grid_25", "rotated_grid_25")
+DATASETS = ("mixture_1d", "grid_25", "rotated_grid_25", "digits_pca")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ToyConfig:
     continue_from: int = 0                 # >0: start from the weights of this config at that many steps
     late_from: int = 0                     # >0: from this step on, train with lr = late_lr (a step decay)
     late_lr: float = 0.0
+    latent_dim: int = 32                   # used by digits_pca only: the number of principal axes
 
     def __post_init__(self):
         check_choice("data", self.data, DATASETS)
@@ -59,6 +61,9 @@ class ToyConfig:
                          ("batch_size", 1), ("seed", 0), ("T", 2)]:
             check_int(name, getattr(self, name), lo, None)
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_int("latent_dim", self.latent_dim, 1, 784)
+        if self.data == "digits_pca":
+            check_int("n_train", self.n_train, 1, 10_000)    # the shipped digits
         check_int("continue_from", self.continue_from, 0, self.steps - 1)
         check_int("late_from", self.late_from, 0, self.steps - 1)
         if self.late_from:
@@ -88,7 +93,14 @@ class ToyConfig:
         return replace(self, steps=self.steps + extra_steps, continue_from=self.steps, late_from=self.steps,
                        late_lr=check_float("late_lr", late_lr, 0.0, 1.0, lo_open=True))
 
+    @property
+    def dim(self) -> int:
+        """The dimension of the data the network models."""
+        return self.latent_dim if self.data == "digits_pca" else self.mixture().dim
+
     def mixture(self) -> GaussianMixture:
+        if self.data == "digits_pca":
+            raise ValueError("data='digits_pca' is not a Gaussian mixture (it has no modes to label against)")
         if self.data == "mixture_1d":
             return mixture_1d(self.means, self.sigma)
         return (grid_25 if self.data == "grid_25" else rotated_grid_25)(sigma=self.sigma)
@@ -97,11 +109,18 @@ class ToyConfig:
         return linear_schedule(self.T, self.beta_start, self.beta_end)
 
     def training_data(self) -> torch.Tensor:
+        """n_train points of the mixture (seeded by data_seed); for digits_pca, the codes of n_train digits
+        chosen by a permutation seeded by data_seed (:class:`mode_interp.digits.DigitsPCA`)."""
+        if self.data == "digits_pca":
+            codes = digits_pca(self.latent_dim).codes
+            return codes[torch.randperm(len(codes), generator=torch.Generator().manual_seed(self.data_seed))[:self.n_train]]
         return self.mixture().sample(self.n_train, torch.Generator().manual_seed(self.data_seed))
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["means"] = list(self.means) if self.data == "mixture_1d" else []
+        if self.data != "digits_pca":          # unused: keeps the keys of the toy runs as they were
+            del d["latent_dim"]
         for name in ("continue_from", "late_from", "late_lr"):   # unused: keeps the keys of plain runs as
             if not d[name]:                                       # they were before these fields existed
                 del d[name]
@@ -125,25 +144,38 @@ class TrainedModel:
     def sample(self, n: int, seed: int, window: int = 0, progress: bool = False, observer=None) -> SampleResult:
         """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``
         (``window``, ``observer``: see :func:`mode_interp.diffusion.sample`)."""
-        return sample(self.model.eps_for_sampling(), n, self.config.mixture().dim, self.config.schedule(),
+        return sample(self.model.eps_for_sampling(), n, self.config.dim, self.config.schedule(),
                       torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
                       progress=progress, observer=observer)
 
 
-def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_every: int = 100) -> TrainedModel:
-    """Train a fresh ToyMLP on ``config.training_data()`` for ``config.steps`` Adam steps."""
+def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_every: int = 100,
+          data: torch.Tensor | None = None) -> TrainedModel:
+    """Train a fresh ToyMLP on ``config.training_data()`` for ``config.steps`` Adam steps.
+
+    ``data``: train on these points instead (shape (config.n_train, d); chapter 5's generations train on
+    the previous generation's samples). A continuation (``continue_from``) then trains its parent on the
+    same ``data`` too, uncached.
+    """
     check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but torch.cuda.is_available() is False")
+    dim = config.dim
+    if data is not None:
+        data = check_points("data", data, dim)
+        if len(data) != config.n_train:
+            raise ValueError(f"data must have config.n_train = {config.n_train} rows, got {len(data)}")
     with torch.random.fork_rng(devices=[]):      # nn.Linear's init draws from the global generator:
         torch.manual_seed(config.seed)           # seed it inside a fork, leaving the caller's state as it was
-        model = ToyMLP(config.mixture().dim, config.width, config.n_blocks, config.share_blocks)
+        model = ToyMLP(dim, config.width, config.n_blocks, config.share_blocks)
     if config.parent() is not None:
-        model.load_state_dict(load_or_train(config.parent(), device, progress).model.state_dict())
+        parent = (load_or_train(config.parent(), device, progress) if data is None
+                  else train(config.parent(), device, progress, log_every, data))
+        model.load_state_dict(parent.model.state_dict())
     model = model.to(device)
     g = torch.Generator(device=device).manual_seed(config.seed + config.continue_from)
     g_cpu = torch.Generator().manual_seed(config.seed + config.continue_from)
-    data = config.training_data().to(device)
+    data = (config.training_data() if data is None else data.float()).to(device)
     schedule = config.schedule()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     batch = min(config.batch_size, config.n_train)
@@ -198,7 +230,7 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
     stored, path, hit = cache.load_or_create(config.to_dict(), create, name=f"toy-{config.data}",
                                              directory=directory, refresh=retrain,
                                              read_only=(SHIPPED_DIR,) if shipped else ())
-    model = ToyMLP(config.mixture().dim, config.width, config.n_blocks, config.share_blocks)
+    model = ToyMLP(config.dim, config.width, config.n_blocks, config.share_blocks)
     model.load_state_dict(stored["state_dict"])
     model.eval()
     return TrainedModel(model, config, list(stored["losses"]), float(stored["seconds"]), hit, str(path))

@@ -123,3 +123,25 @@ def test_chapter4_plots_and_threshold_widget(schedule):
         threshold_explorer(result.x0, g, scores, labels, float(scores.max()) * 10)
     with pytest.raises(ValueError, match="scores"):
         threshold_explorer(result.x0, g, scores[:5], labels, float(scores.mean()))
+
+
+def test_chapter5_plots(tmp_path):
+    import numpy as np
+
+    from mode_interp import recursive as rec
+    from mode_interp.train import ToyConfig
+
+    for data in ("mixture_1d", "grid_25"):
+        config = rec.LoopConfig(ToyConfig(data=data, n_train=64, steps=3, batch_size=32, width=8, T=20), generations=2,
+                                window=5)
+        loop = rec.run_loop(config, progress=False, directory=tmp_path)
+        mixture = config.base.mixture()
+        rows = rec.summarise(loop, lambda x: {"h": float(mi.is_hallucinated(x, mixture).float().mean()),
+                                              "h_lo": 0.0, "h_hi": 1.0})
+        assert isinstance(plots.plot_generation_curves([("hallucinated", rows, "pool_h", False)]), Figure)
+        label = lambda x: mi.is_hallucinated(x, mixture).numpy()      # noqa: E731
+        fig = (plots.plot_generations_1d(loop, mixture) if data == "mixture_1d"
+               else plots.plot_generations_2d(loop, mixture, label))
+        assert isinstance(fig, Figure)
+    fig = plots.plot_digit_generations({"a": np.zeros((3, 28, 28)), "b": np.ones((12, 28, 28))})
+    assert isinstance(fig, Figure) and len(fig.axes) == 20

@@ -1,0 +1,143 @@
+"""A Fréchet distance for handwritten digits, on the features of a small digit classifier trained here.
+
+    FD(a, b) = ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})        (Heusel et al., 2017)
+
+with mu, S the mean and covariance of the penultimate-layer features (128-d) of :class:`DigitClassifier`.
+This is **not** Inception-FID: the feature network is a two-layer CNN trained on the shipped 10,000 MNIST
+digits (no pretrained weights can be downloaded here), so its values are comparable only with each other.
+Tr (S_a S_b)^{1/2} is computed as sum_i sqrt(lambda_i) with lambda_i the eigenvalues of the symmetric
+PSD matrix S_a^{1/2} S_b S_a^{1/2} (same spectrum as S_a S_b), in float64.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import cache
+from ._validate import check_int
+from .digits import load_digits
+
+
+class DigitClassifier(nn.Module):
+    """conv(1->16) ReLU maxpool -> conv(16->32) ReLU maxpool -> fc(1568->128) ReLU [features] -> fc(128->10)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                  nn.Linear(32 * 7 * 7, 128), nn.ReLU())
+        self.head = nn.Linear(128, 10)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(images))
+
+
+def to_unit(images) -> torch.Tensor:
+    """uint8 (n, 28, 28) grey levels, or floats in [0, 1] of shape (n, 784) or (n, 28, 28), as a float32
+    (n, 1, 28, 28) tensor in [0, 1] (values outside are clipped)."""
+    x = torch.as_tensor(np.asarray(images))
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
+    if x.ndim == 2 and x.shape[1] == 784:
+        x = x.reshape(-1, 28, 28)
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or not len(x):
+        raise ValueError(f"images must be (n, 28, 28) or (n, 784) with n >= 1, got shape {tuple(x.shape)}")
+    return x[:, None]
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    n_test: int = 2000            # the last n_test shipped digits (after a seeded shuffle) are held out
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        check_int("n_test", self.n_test, 1, 9999)
+        check_int("steps", self.steps, 1, None)
+        check_int("batch_size", self.batch_size, 1, None)
+        check_int("seed", self.seed, 0, None)
+
+    def split(self) -> tuple:
+        """(train_images, train_labels, test_images, test_labels) of the shipped digits, split by a seeded shuffle."""
+        images, labels = load_digits()
+        order = np.random.default_rng(self.seed).permutation(len(images))
+        train, test = order[:-self.n_test], order[-self.n_test:]
+        return images[train], labels[train], images[test], labels[test]
+
+
+@dataclass
+class FeatureNet:
+    model: DigitClassifier
+    config: ClassifierConfig
+    test_accuracy: float
+    seconds: float
+
+    @torch.inference_mode()
+    def features(self, images, batch: int = 1000) -> torch.Tensor:
+        x = to_unit(images)
+        return torch.cat([self.model.features(x[s:s + batch]) for s in range(0, len(x), batch)]).double()
+
+    @torch.inference_mode()
+    def predict(self, images, batch: int = 1000) -> torch.Tensor:
+        x = to_unit(images)
+        return torch.cat([self.model(x[s:s + batch]).argmax(1) for s in range(0, len(x), batch)])
+
+    def fid(self, images_a, images_b) -> float:
+        return frechet_distance(self.features(images_a), self.features(images_b))
+
+
+def _train(config: ClassifierConfig, progress: bool) -> dict:
+    x_train, y_train, x_test, y_test = config.split()
+    x, y = to_unit(x_train), torch.as_tensor(y_train)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = DigitClassifier()
+    g = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start = time.perf_counter()
+    for _ in tqdm(range(config.steps), disable=not progress, desc="digit classifier", unit="step"):
+        rows = torch.randint(0, len(x), (config.batch_size,), generator=g)
+        loss = nn.functional.cross_entropy(model(x[rows]), y[rows])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.inference_mode():
+        accuracy = float((model(to_unit(x_test)).argmax(1) == torch.as_tensor(y_test)).double().mean())
+    return {"state_dict": model.state_dict(), "test_accuracy": accuracy, "seconds": time.perf_counter() - start}
+
+
+def load_or_train_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bool = True,
+                             directory=None) -> FeatureNet:
+    """The digit classifier for ``config`` from the cache folder, else trained (seconds on a CPU) and cached."""
+    stored, _, _ = cache.load_or_create(asdict(config), lambda: _train(config, progress), name="digit-classifier",
+                                        directory=directory)
+    model = DigitClassifier()
+    model.load_state_dict(stored["state_dict"])
+    return FeatureNet(model.eval(), config, float(stored["test_accuracy"]), float(stored["seconds"]))
+
+
+def frechet_distance(features_a, features_b) -> float:
+    """FD between Gaussians fitted to two feature sets (rows = samples), in float64 (module docstring)."""
+    a, b = (torch.as_tensor(f, dtype=torch.float64) for f in (features_a, features_b))
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"features_a and features_b must be (n, d) with the same d, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("features_a and features_b need at least 2 rows each (a covariance)")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = torch.cov(a.T), torch.cov(b.T)
+    w, v = torch.linalg.eigh(s_a)
+    root_a = (v * w.clamp_min(0).sqrt()) @ v.T
+    cross = torch.linalg.eigvalsh(root_a @ s_b @ root_a).clamp_min(0).sqrt().sum()
+    return float(((mu_a - mu_b) ** 2).sum() + torch.trace(s_a) + torch.trace(s_b) - 2 * cross)

@@ -1,0 +1,258 @@
+"""Recursive (self-consuming) training with and without pre-emptive filtering (paper-notes §6).
+
+Generation 0 trains on real data. Generation g >= 1 trains a *freshly initialised* model, with the same
+recipe, only on data drawn from generation g-1's model (same size n, no real data mixed in). Each
+generation draws a pool of ceil(oversample * n) samples, recording Hal (the x0_hat variance over the last
+``window`` reverse steps, :class:`mode_interp.detect.WindowVariance`), and the next data set is
+
+    "none":     the first n samples of the pool (the official no-filter run draws exactly n);
+    "variance": the n samples of lowest Hal (the official rank filter, :func:`mode_interp.detect.keep_lowest`);
+    "random":   n samples of the pool chosen uniformly at random (same pool, same size, no selection).
+
+The official code uses oversample = 1.025 (keep 100,000 of 102,500). Generation 0's model and pool are
+shared by the three arms. Every generation's record (model weights, pool, Hal, timings) is cached
+atomically under a key made of the whole loop config, the arm and the generation, so an interrupted run
+resumes at the first missing generation, and a longer run reuses a shorter one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import cache
+from ._validate import check_float, check_int
+from .detect import WindowVariance, keep_lowest
+from .models import ToyMLP
+from .train import SHIPPED_DIR, TrainedModel, ToyConfig, load_or_train, train
+
+ARMS = ("none", "variance", "random")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """A self-consuming loop of toy models: generation 0 is ``base`` (trained on its real data)."""
+
+    base: ToyConfig
+    generations: int = 5                 # generations 0 .. generations-1
+    oversample: float = 1.025            # pool size / data size (official code: 102,500 / 100,000)
+    window: int = 10                     # Hal window: the last `window` reverse steps
+    seed: int = 0                        # sampling and random-filter seed
+
+    def __post_init__(self):
+        if not isinstance(self.base, ToyConfig):
+            raise ValueError(f"base must be a ToyConfig, got {type(self.base).__name__}")
+        check_int("generations", self.generations, 1, 100)
+        check_float("oversample", self.oversample, 1.0, 100.0)
+        check_int("window", self.window, 2, self.base.T)
+        check_int("seed", self.seed, 0, None)
+
+    @property
+    def n(self) -> int:
+        return self.base.n_train
+
+    @property
+    def n_pool(self) -> int:
+        return math.ceil(self.n * self.oversample - 1e-9)
+
+    def model_config(self, generation: int) -> ToyConfig:
+        """Generation g's recipe: the base config with its own initialisation / data-order seed (g > 0)."""
+        return self.base if generation == 0 else replace(self.base, seed=self.base.seed + 7919 * generation)
+
+    def key(self, arm: str, generation: int) -> dict:
+        """What generation ``generation`` of ``arm`` depends on (not ``generations``: longer runs reuse it)."""
+        return {"base": self.base.to_dict(), "oversample": self.oversample, "window": self.window,
+                "seed": self.seed, "arm": arm if generation else "real", "generation": generation}
+
+    def to_dict(self) -> dict:
+        return {"base": self.base.to_dict(), "generations": self.generations, "oversample": self.oversample,
+                "window": self.window, "seed": self.seed}
+
+
+@dataclass
+class Generation:
+    """One generation of one arm: its model, its pool of samples with Hal, and the rows kept for the next."""
+
+    arm: str
+    generation: int
+    model: TrainedModel
+    pool: torch.Tensor                   # (n_pool, d) samples of this generation's model
+    hal: torch.Tensor                    # (n_pool,) Hal of each pooled sample
+    kept: np.ndarray                     # indices into pool: the next generation's training data
+    sample_seconds: float
+    from_cache: bool
+
+    @property
+    def data_next(self) -> torch.Tensor:
+        return self.pool[self.kept]
+
+
+def select(arm: str, hal: torch.Tensor, n: int, generator: torch.Generator) -> np.ndarray:
+    """Indices of the n pooled samples that arm ``arm`` keeps (module docstring)."""
+    n_pool = len(hal)
+    n = check_int("n", n, 1, n_pool)
+    if arm == "none":
+        return np.arange(n)
+    if arm == "variance":
+        return keep_lowest(hal, n)
+    if arm == "random":
+        return np.sort(torch.randperm(n_pool, generator=generator)[:n].numpy())
+    raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
+
+
+def draw_pool(model: TrainedModel, n: int, seed: int, window: int) -> tuple:
+    """``(x0, hal, seconds)``: n ancestral samples of ``model`` with their streaming Hal over ``window`` steps."""
+    observer = WindowVariance(n, model.config.dim, window)
+    start = time.perf_counter()
+    x0 = model.sample(n, seed, observer=observer).x0
+    return x0, observer.hal().float(), time.perf_counter() - start
+
+
+def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress: bool) -> tuple:
+    """The cached record of generation g of ``arm`` (train on ``data`` and draw the pool if missing)."""
+    arm_index = 0 if g == 0 else 1 + ARMS.index(arm)
+    sample_seed = config.seed + 1_000 * g + 100 * arm_index
+
+    def create():
+        if g == 0:
+            trained = load_or_train(config.base, progress=progress, directory=directory)
+        else:
+            trained = train(config.model_config(g), progress=progress, data=data)
+        pool, hal, seconds = draw_pool(trained, config.n_pool, sample_seed, config.window)
+        return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
+                "model_path": trained.path, "model_from_cache": trained.from_cache, "pool": pool, "hal": hal,
+                "sample_seconds": seconds}
+
+    stored, path, hit = cache.load_or_create(config.key(arm, g), create, name="recursive", directory=directory,
+                                             read_only=(SHIPPED_DIR,))
+    cfg = config.model_config(g)
+    net = ToyMLP(cfg.dim, cfg.width, cfg.n_blocks, cfg.share_blocks)
+    net.load_state_dict(stored["state_dict"])
+    # generation 0's model lives in the ordinary model cache (or the shipped checkpoints): report that file
+    model_path = stored["model_path"] if g == 0 else str(path)
+    model_from_cache = hit or (g == 0 and stored.get("model_from_cache", True))
+    trained = TrainedModel(net.eval(), cfg, list(stored["losses"]), float(stored["seconds"]), model_from_cache,
+                           model_path)
+    return trained, stored["pool"], stored["hal"], float(stored["sample_seconds"]), hit
+
+
+def run_loop(config: LoopConfig, arms=ARMS, progress: bool = True, directory=None) -> dict:
+    """Run (or resume) the loop: ``{arm: [Generation 0, ..., Generation generations-1]}``."""
+    arms = tuple(arms)
+    if not arms or any(a not in ARMS for a in arms) or len(set(arms)) != len(arms):
+        raise ValueError(f"arms must be distinct names from {ARMS}, got {arms}")
+    out = {arm: [] for arm in arms}
+    total = len(arms) * config.generations
+    with tqdm(total=total, disable=not progress, desc="generations", unit="gen") as bar:
+        for arm in arms:
+            data = None
+            for g in range(config.generations):
+                bar.set_postfix(arm=arm, generation=g)
+                trained, pool, hal, seconds, hit = _generation(config, arm, g, data, directory, progress)
+                kept = select(arm, hal, config.n, torch.Generator().manual_seed(config.seed + 1_000 * g + 7))
+                out[arm].append(Generation(arm, g, trained, pool, hal, kept, seconds, hit))
+                data = pool[kept]
+                bar.update(1)
+    return out
+
+
+def summarise(loop: dict, metrics, label=None) -> list:
+    """One row per (arm, generation): ``metrics(points) -> dict`` of the model's samples (``pool_``...) and
+    of the data passed on (``kept_``...), timings and, with ``label(points) -> bool array`` (hallucinated),
+    ``hallucinated_removed``: the share of the pool's hallucinated points that the arm's selection dropped."""
+    rows = []
+    for arm, gens in loop.items():
+        for gen in gens:
+            row = {"arm": arm, "generation": gen.generation, "n_pool": len(gen.pool), "n_kept": len(gen.kept),
+                   "train_seconds": gen.model.seconds, "sample_seconds": gen.sample_seconds}
+            if label is not None:
+                bad = np.asarray(label(gen.pool), dtype=bool)
+                dropped = np.ones(len(bad), dtype=bool)
+                dropped[gen.kept] = False
+                row["hallucinated_removed"] = float(dropped[bad].mean()) if bad.any() else float("nan")
+            row.update({f"pool_{k}": v for k, v in metrics(gen.pool).items()})
+            row.update({f"kept_{k}": v for k, v in metrics(gen.data_next).items()})
+            rows.append(row)
+    return rows
+
+
+def histogram_kl(x: torch.Tensor, reference: torch.Tensor, bins: int, lo: float, hi: float) -> float:
+    """KL(reference || x) between histograms on a regular grid of ``bins`` per axis over [lo, hi]^d (1-D or
+    2-D), each bin count + 0.5 (Jeffreys smoothing, so empty bins stay finite); points outside are clipped
+    into the edge bins. Same sample sizes give comparable values across generations."""
+    bins = check_int("bins", bins, 1, 10_000)
+    if x.ndim != 2 or reference.ndim != 2 or x.shape[1] != reference.shape[1] or x.shape[1] not in (1, 2):
+        raise ValueError(f"x and reference must be (n, 1) or (n, 2) with the same d, got {tuple(x.shape)} and "
+                         f"{tuple(reference.shape)}")
+    if not hi > lo:
+        raise ValueError(f"need hi > lo, got lo={lo}, hi={hi}")
+
+    def hist(points):
+        idx = ((points.double() - lo) / (hi - lo) * bins).floor().long().clamp(0, bins - 1)
+        flat = idx[:, 0] if idx.shape[1] == 1 else idx[:, 0] * bins + idx[:, 1]
+        counts = torch.bincount(flat, minlength=bins ** idx.shape[1]).double() + 0.5
+        return counts / counts.sum()
+
+    p, q = hist(reference), hist(x)
+    return float((p * (p / q).log()).sum())
+
+
+def _cli(argv=None) -> None:
+    """``python -m mode_interp.recursive [--ToyConfig field value ...] [--generations G] [--oversample F]
+    [--window W] [--loop-seed S] [--arms none variance random] [--out DIR] [--threads N]``: run (or resume)
+    the loop, writing each generation's record into ``DIR`` (default: the shipped checkpoints folder; records
+    already there or shipped are loaded, not recomputed), and write ``DIR/recursive-<key>.json``: the
+    command, the config, the record files, every generation's per-arm numbers with its training and
+    sampling seconds, and the wall time of this call."""
+    import argparse
+
+    from .cli import parse_config
+    from .hallucination import is_hallucinated
+    from .interpolation import hallucination_summary, mode_summary
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(add_help=False)
+    for name, kind in [("generations", int), ("oversample", float), ("window", int), ("loop-seed", int)]:
+        parser.add_argument(f"--{name}", type=kind, default=None)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS))
+    loop_args, rest = parser.parse_known_args(argv)
+    base, out, _ = parse_config(ToyConfig, rest, "python -m mode_interp.recursive", _cli.__doc__, SHIPPED_DIR)
+    given = {k: v for k, v in {"generations": loop_args.generations, "oversample": loop_args.oversample,
+                               "window": loop_args.window, "seed": loop_args.loop_seed}.items() if v is not None}
+    config = LoopConfig(base, **given)
+    start = time.perf_counter()
+    loop = run_loop(config, loop_args.arms, directory=out)
+    if base.data == "digits_pca":        # no modes to label against: chapter 5 measures digits by FID
+        rows = summarise(loop, lambda x: {})
+    else:
+        mixture = base.mixture()
+
+        def metrics(x):
+            h, s = hallucination_summary(x, mixture), mode_summary(x, mixture)
+            return {"hallucinated": h["rate"], "hallucinated_lo": h["lo"], "hallucinated_hi": h["hi"],
+                    "within": s["within"]}
+
+        rows = summarise(loop, metrics, lambda x: is_hallucinated(x, mixture).numpy())
+    files = sorted({cache.file_name(config.key(arm, g), "recursive") for arm in loop_args.arms
+                    for g in range(config.generations)})
+    result = {"command": "python -m mode_interp.recursive " + " ".join(argv), "config": config.to_dict(),
+              "arms": loop_args.arms, "records": files,
+              "wall_seconds": round(time.perf_counter() - start, 1),          # this call (found records load)
+              "computed_seconds": round(sum(r["train_seconds"] + r["sample_seconds"] for r in rows), 1),
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    path = Path(out) / f"recursive-{cache.config_key(config.to_dict())[:20]}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    _cli()

@@ -1,0 +1,104 @@
+"""The self-consuming loop on a tiny problem: arms, caching/resume, metrics, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mode_interp import recursive as R
+from mode_interp.train import ToyConfig
+
+TINY = ToyConfig(n_train=64, steps=4, batch_size=32, width=8, T=20)
+
+
+def tiny_loop(generations=2, **kw):
+    return R.LoopConfig(TINY, generations=generations, window=5, **kw)
+
+
+def test_two_generations_three_arms(tmp_path):
+    loop = R.run_loop(tiny_loop(), progress=False, directory=tmp_path)
+    assert set(loop) == set(R.ARMS)
+    n, n_pool = 64, math.ceil(64 * 1.025)
+    for arm, gens in loop.items():
+        assert [g.generation for g in gens] == [0, 1]
+        for g in gens:
+            assert g.pool.shape == (n_pool, 1) and g.hal.shape == (n_pool,) and len(g.kept) == n
+            assert len(np.unique(g.kept)) == n
+    # generation 0 (trained on real data) is shared by every arm; generation 1 differs by arm
+    assert torch.equal(loop["none"][0].pool, loop["variance"][0].pool)
+    assert not torch.equal(loop["none"][1].pool, loop["variance"][1].pool)
+    # each later generation was trained on exactly what the previous one kept
+    assert torch.equal(loop["variance"][0].data_next, loop["variance"][0].pool[loop["variance"][0].kept])
+
+
+def test_arms_choose_what_they_should():
+    hal = torch.tensor([5.0, 1.0, 4.0, 0.5, 3.0, 2.0])
+    g = torch.Generator().manual_seed(0)
+    assert list(R.select("variance", hal, 3, g)) == [3, 1, 5]          # the three lowest scores
+    assert list(R.select("none", hal, 4, g)) == [0, 1, 2, 3]           # the first n, as drawn
+    rnd = R.select("random", hal, 4, g)
+    assert len(rnd) == 4 and len(set(rnd)) == 4 and set(rnd) <= set(range(6))
+    picks = np.concatenate([R.select("random", hal, 3, torch.Generator().manual_seed(s)) for s in range(300)])
+    assert np.all(np.abs(np.bincount(picks, minlength=6) / 300 - 0.5) < 0.12)   # uniform: each kept w.p. 1/2
+    with pytest.raises(ValueError, match="arm"):
+        R.select("best", hal, 3, g)
+    with pytest.raises(ValueError, match="n"):
+        R.select("none", hal, 7, g)
+
+
+def test_resume_after_interruption(tmp_path, monkeypatch):
+    calls = []
+    real_train = R.train
+
+    def flaky(config, *a, **kw):
+        calls.append(config.seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("interrupted")
+        return real_train(config, *a, **kw)
+
+    monkeypatch.setattr(R, "train", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_loop(tiny_loop(3), arms=("none",), progress=False, directory=tmp_path)
+    assert len(calls) == 2                                # generation 1 done, generation 2 interrupted
+    resumed = R.run_loop(tiny_loop(3), arms=("none",), progress=False, directory=tmp_path)
+    assert [g.from_cache for g in resumed["none"]] == [True, True, False]
+    assert len(calls) == 3                                # only generation 2 was trained again
+    again = R.run_loop(tiny_loop(2), arms=("none",), progress=False, directory=tmp_path)
+    assert all(g.from_cache for g in again["none"])       # a shorter run reuses the longer one
+    assert torch.equal(again["none"][1].pool, resumed["none"][1].pool)
+
+
+def test_summarise_and_kl(tmp_path):
+    loop = R.run_loop(tiny_loop(), arms=("variance",), progress=False, directory=tmp_path)
+    label = lambda x: (x[:, 0] > 1.5).numpy()            # noqa: E731
+    rows = R.summarise(loop, lambda x: {"high": float(label(x).mean())}, label)
+    assert [r["generation"] for r in rows] == [0, 1]
+    r = rows[0]
+    gen = loop["variance"][0]
+    assert r["pool_high"] == pytest.approx(float(label(gen.pool).mean()))
+    assert r["kept_high"] == pytest.approx(float(label(gen.data_next).mean()))
+    bad = label(gen.pool)
+    if bad.any():
+        assert r["hallucinated_removed"] == pytest.approx(1 - np.isin(np.flatnonzero(bad), gen.kept).mean())
+    ref = torch.randn(5000, 2, generator=torch.Generator().manual_seed(0))
+    same = torch.randn(5000, 2, generator=torch.Generator().manual_seed(1))
+    assert R.histogram_kl(same, ref, 10, -3, 3) < 0.05     # finite-sample bias ~ (bins - 1) / n
+    assert R.histogram_kl(same + 2, ref, 10, -3, 3) > 1.0
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="generations"):
+        R.LoopConfig(TINY, generations=0)
+    with pytest.raises(ValueError, match="oversample"):
+        R.LoopConfig(TINY, oversample=0.9)
+    with pytest.raises(ValueError, match="window"):
+        R.LoopConfig(TINY, window=21)
+    with pytest.raises(ValueError, match="base"):
+        R.LoopConfig({"n_train": 5})
+    with pytest.raises(ValueError, match="arms"):
+        R.run_loop(tiny_loop(), arms=("none", "none"), progress=False)
+    with pytest.raises(ValueError, match="bins"):
+        R.histogram_kl(torch.zeros(3, 1), torch.zeros(3, 1), 0, 0, 1)
+    with pytest.raises(ValueError, match="hi > lo"):
+        R.histogram_kl(torch.zeros(3, 1), torch.zeros(3, 1), 5, 1, 1)
