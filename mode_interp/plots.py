@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from .data import GaussianMixture
@@ -390,10 +391,10 @@ def plot_generations_1d(loop: dict, mixture: GaussianMixture, bins: int = 240, m
     lo, hi = float(grid[0]), float(grid[-1])
     near = (grid - torch.as_tensor(mixture.means[:, 0])).abs().min(dim=1).values <= k * mixture.sigma
     for ax, (arm, gens) in zip(axes, loop.items()):
-        cmap = [f"{0.75 - 0.75 * i / max(1, len(gens) - 1):.2f}" for i in range(len(gens))]
-        for gen, color in zip(gens, cmap):
+        colors = colormaps["viridis"](np.linspace(0, 0.9, len(gens)))
+        for gen, color in zip(gens, colors):
             ax.hist(gen.pool[:, 0].double().numpy(), bins=bins, range=(lo, hi), density=True, histtype="step",
-                    color=color if gen.generation else "k", lw=1, label=f"generation {gen.generation}")
+                    color=color, lw=1, label=f"generation {gen.generation}")
         ax.fill_between(grid[:, 0], 0, 1, where=~near.numpy(), color="0.92", zorder=0,
                         transform=ax.get_xaxis_transform())
         ax.set_yscale("log")

@@ -136,11 +136,9 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
     cfg = config.model_config(g)
     net = ToyMLP(cfg.dim, cfg.width, cfg.n_blocks, cfg.share_blocks)
     net.load_state_dict(stored["state_dict"])
-    # generation 0's model lives in the ordinary model cache (or the shipped checkpoints): report that file
-    model_path = stored["model_path"] if g == 0 else str(path)
-    model_from_cache = hit or (g == 0 and stored.get("model_from_cache", True))
-    trained = TrainedModel(net.eval(), cfg, list(stored["losses"]), float(stored["seconds"]), model_from_cache,
-                           model_path)
+    # the record holds the weights; a new generation-0 record may still have loaded its model from a cache
+    trained = TrainedModel(net.eval(), cfg, list(stored["losses"]), float(stored["seconds"]),
+                           hit or stored.get("model_from_cache", True), str(path))
     return trained, stored["pool"], stored["hal"], float(stored["sample_seconds"]), hit
 
 
@@ -246,7 +244,8 @@ def _cli(argv=None) -> None:
     result = {"command": "python -m mode_interp.recursive " + " ".join(argv), "config": config.to_dict(),
               "arms": loop_args.arms, "records": files,
               "wall_seconds": round(time.perf_counter() - start, 1),          # this call (found records load)
-              "computed_seconds": round(sum(r["train_seconds"] + r["sample_seconds"] for r in rows), 1),
+              "computed_seconds": round(sum(r["train_seconds"] + r["sample_seconds"] for r in rows    # gen 0 once
+                                            if r["generation"] or r["arm"] == loop_args.arms[0]), 1),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d"), "rows": rows}
     path = Path(out) / f"recursive-{cache.config_key(config.to_dict())[:20]}.json"

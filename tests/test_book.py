@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ["book/01_optimal_denoiser.html", "book/02_learned_score_smoothing.html",
-            "book/03_shapes_hallucinations.html", "book/04_variance_detector.html"]
+            "book/03_shapes_hallucinations.html", "book/04_variance_detector.html",
+            "book/05_recursive_collapse.html"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

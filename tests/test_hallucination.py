@@ -73,3 +73,13 @@ def test_wilson_interval():
 def test_bad_input(mixture, call, name):
     with pytest.raises(ValueError, match=name):
         call(mixture)
+
+
+def test_two_proportion_z():
+    from mode_interp.hallucination import two_proportion_z
+    # hand computation: p_a = 0.01, p_b = 0.02, n = 1000 each: p = 0.015, se = sqrt(0.015*0.985*0.002)
+    assert two_proportion_z(10, 1000, 20, 1000) == pytest.approx(0.01 / math.sqrt(0.015 * 0.985 * 0.002))
+    assert two_proportion_z(20, 1000, 10, 1000) == pytest.approx(-two_proportion_z(10, 1000, 20, 1000))
+    assert two_proportion_z(0, 50, 0, 80) == 0.0
+    with pytest.raises(ValueError, match="count_b"):
+        two_proportion_z(1, 10, 11, 10)
