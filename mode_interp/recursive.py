@@ -113,6 +113,9 @@ def draw_pool(model: TrainedModel, n: int, seed: int, window: int) -> tuple:
     observer = WindowVariance(n, model.config.dim, window)
     start = time.perf_counter()
     x0 = model.sample(n, seed, observer=observer).x0
+    if not bool(torch.isfinite(x0).all()):
+        raise ValueError(f"the model (config {model.config.to_dict()}) drew non-finite samples: it diverges "
+                         "(under-trained?), so its samples cannot become the next generation's data")
     return x0, observer.hal().float(), time.perf_counter() - start
 
 
