@@ -21,7 +21,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +140,7 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
     net = ToyMLP(cfg.dim, cfg.width, cfg.n_blocks, cfg.share_blocks)
     net.load_state_dict(stored["state_dict"])
     # the record holds the weights; a new generation-0 record may still have loaded its model from a cache
+    # (records written before "model_from_cache" existed, e.g. the shipped 1-D ones, lack the key)
     trained = TrainedModel(net.eval(), cfg, list(stored["losses"]), float(stored["seconds"]),
                            hit or stored.get("model_from_cache", True), str(path))
     return trained, stored["pool"], stored["hal"], float(stored["sample_seconds"]), hit
