@@ -408,9 +408,12 @@ def plot_generations_1d(loop: dict, mixture: GaussianMixture, bins: int = 240, m
 def plot_generations_2d(loop: dict, mixture: GaussianMixture, hallucinated, s: float = 0.4,
                         max_points: int = 20_000) -> Figure:
     """2-D: a grid of scatter panels, one row per arm and one column per generation; ``hallucinated(x)``
-    gives the boolean mask drawn in orange. At most ``max_points`` points per panel (the first ones)."""
-    arms = list(loop)
-    n_gen = len(loop[arms[0]])
+    gives the boolean mask drawn in orange. At most ``max_points`` points per panel (the first ones). Arms
+    may hold different numbers of generations (a partly finished run): missing panels are left blank."""
+    arms = [arm for arm in loop if loop[arm]]
+    if not arms:
+        raise ValueError("loop holds no generation to plot")
+    n_gen = max(len(loop[arm]) for arm in arms)
     fig = Figure(figsize=(2.6 * n_gen, 2.7 * len(arms)), layout="constrained")
     axes = np.asarray(fig.subplots(len(arms), n_gen, squeeze=False))
     lim = np.abs(mixture.means).max() * 1.3
@@ -428,6 +431,8 @@ def plot_generations_2d(loop: dict, mixture: GaussianMixture, hallucinated, s: f
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"{ARM_NAMES[arm]}, gen {gen.generation}\n{bad.mean():.1%} hallucinated", fontsize=8)
+        for ax in axes[i, len(loop[arm]):]:
+            ax.axis("off")
     return fig
 
 

@@ -119,12 +119,20 @@ def draw_pool(model: TrainedModel, n: int, seed: int, window: int) -> tuple:
     return x0, observer.hal().float(), time.perf_counter() - start
 
 
-def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress: bool) -> tuple:
-    """The cached record of generation g of ``arm`` (train on ``data`` and draw the pool if missing)."""
+class MissingGeneration(LookupError):
+    """Raised inside :func:`run_loop` with ``compute=False`` for a generation that no cache holds."""
+
+
+def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress: bool,
+                compute: bool = True) -> tuple:
+    """The cached record of generation g of ``arm`` (train on ``data`` and draw the pool if missing and
+    ``compute``; else raise :class:`MissingGeneration`)."""
     arm_index = 0 if g == 0 else 1 + ARMS.index(arm)
     sample_seed = config.seed + 1_000 * g + 100 * arm_index
 
     def create():
+        if not compute:
+            raise MissingGeneration(f"{arm} generation {g}")
         if g == 0:
             trained = load_or_train(config.base, progress=progress, directory=directory)
         else:
@@ -146,8 +154,13 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
     return trained, stored["pool"], stored["hal"], float(stored["sample_seconds"]), hit
 
 
-def run_loop(config: LoopConfig, arms=ARMS, progress: bool = True, directory=None) -> dict:
-    """Run (or resume) the loop: ``{arm: [Generation 0, ..., Generation generations-1]}``."""
+def run_loop(config: LoopConfig, arms=ARMS, progress: bool = True, directory=None,
+             compute: bool = True) -> dict:
+    """Run (or resume) the loop: ``{arm: [Generation 0, ..., Generation generations-1]}``.
+
+    ``compute=False`` trains and samples nothing: it loads the records that exist (cache or shipped) and
+    stops each arm at its first missing generation, so an arm's list may be shorter (or empty): a partly
+    finished long run (e.g. the paper-scale grid loop, run across sittings) can be shown as it stands."""
     arms = tuple(arms)
     if not arms or any(a not in ARMS for a in arms) or len(set(arms)) != len(arms):
         raise ValueError(f"arms must be distinct names from {ARMS}, got {arms}")
@@ -158,7 +171,12 @@ def run_loop(config: LoopConfig, arms=ARMS, progress: bool = True, directory=Non
             data = None
             for g in range(config.generations):
                 bar.set_postfix(arm=arm, generation=g)
-                trained, pool, hal, seconds, hit = _generation(config, arm, g, data, directory, progress)
+                try:
+                    trained, pool, hal, seconds, hit = _generation(config, arm, g, data, directory, progress,
+                                                                   compute)
+                except MissingGeneration:
+                    bar.update(config.generations - g)
+                    break
                 kept = select(arm, hal, config.n, torch.Generator().manual_seed(config.seed + 1_000 * g + 7))
                 out[arm].append(Generation(arm, g, trained, pool, hal, kept, seconds, hit))
                 data = pool[kept]

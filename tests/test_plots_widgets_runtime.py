@@ -143,5 +143,10 @@ def test_chapter5_plots(tmp_path):
         fig = (plots.plot_generations_1d(loop, mixture) if data == "mixture_1d"
                else plots.plot_generations_2d(loop, mixture, label))
         assert isinstance(fig, Figure)
+    partial = {"none": loop["none"], "variance": loop["variance"][:1], "random": []}    # a partly finished run
+    fig = plots.plot_generations_2d(partial, mixture, label)
+    assert sum(ax.axison for ax in fig.axes) == 3 and len(fig.axes) == 4   # the empty arm gets no row
+    with pytest.raises(ValueError, match="no generation"):
+        plots.plot_generations_2d({"none": []}, mixture, label)
     fig = plots.plot_digit_generations({"a": np.zeros((3, 28, 28)), "b": np.ones((12, 28, 28))})
     assert isinstance(fig, Figure) and len(fig.axes) == 20

@@ -69,6 +69,17 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
     assert torch.equal(again["none"][1].pool, resumed["none"][1].pool)
 
 
+def test_load_only_what_exists(tmp_path, monkeypatch):
+    assert R.run_loop(tiny_loop(3), progress=False, directory=tmp_path, compute=False) == \
+        {arm: [] for arm in R.ARMS}                       # nothing cached: nothing trained, nothing shown
+    R.run_loop(tiny_loop(2), arms=("none",), progress=False, directory=tmp_path)
+    monkeypatch.setattr(R, "train", lambda *a, **kw: pytest.fail("compute=False must not train"))
+    partial = R.run_loop(tiny_loop(3), progress=False, directory=tmp_path, compute=False)
+    assert [g.generation for g in partial["none"]] == [0, 1]      # stops at the first missing generation
+    assert [g.generation for g in partial["variance"]] == [0]     # generation 0 is shared
+    assert all(g.from_cache for gens in partial.values() for g in gens)
+
+
 def test_summarise_and_kl(tmp_path):
     loop = R.run_loop(tiny_loop(), arms=("variance",), progress=False, directory=tmp_path)
     label = lambda x: (x[:, 0] > 1.5).numpy()            # noqa: E731
