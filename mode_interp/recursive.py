@@ -231,7 +231,9 @@ def _cli(argv=None) -> None:
     the loop, writing each generation's record into ``DIR`` (default: the shipped checkpoints folder; records
     already there or shipped are loaded, not recomputed), and write ``DIR/recursive-<key>.json``: the
     command, the config, the record files, every generation's per-arm numbers with its training and
-    sampling seconds, and the wall time of this call."""
+    sampling seconds, and the wall time of this call. Calls on the same loop config share that file: each
+    adds its command, arms and wall time to ``calls`` and replaces the rows of its arms, keeping the
+    other arms' rows (so arms run in parallel, or a later load-only call, lose nothing)."""
     import argparse
 
     from .cli import parse_config
@@ -261,18 +263,42 @@ def _cli(argv=None) -> None:
                     "within": s["within"]}
 
         rows = summarise(loop, metrics, lambda x: is_hallucinated(x, mixture).numpy())
-    files = sorted({cache.file_name(config.key(arm, g), "recursive") for arm in loop_args.arms
-                    for g in range(config.generations)})
-    result = {"command": "python -m mode_interp.recursive " + " ".join(argv), "config": config.to_dict(),
-              "arms": loop_args.arms, "records": files,
-              "wall_seconds": round(time.perf_counter() - start, 1),          # this call (found records load)
-              "computed_seconds": round(sum(r["train_seconds"] + r["sample_seconds"] for r in rows    # gen 0 once
-                                            if r["generation"] or r["arm"] == loop_args.arms[0]), 1),
-              "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    call = {"command": "python -m mode_interp.recursive " + " ".join(argv), "arms": loop_args.arms,
+            "wall_seconds": round(time.perf_counter() - start, 1),     # this call (found records only load)
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
     path = Path(out) / f"recursive-{cache.config_key(config.to_dict())[:20]}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    write_summary(path, config, call, rows)
     print(f"wrote {path}")
+
+
+def write_summary(path: Path, config: LoopConfig, call: dict, rows: list) -> dict:
+    """Merge one CLI call into the loop's summary file at ``path`` (written atomically): ``calls`` gains
+    ``call`` (a file from before ``calls`` existed contributes its own command as the first call), ``rows``
+    keeps the rows of arms this call did not run, and ``records`` / ``computed_seconds`` (training plus
+    sampling seconds stored in the records, generation 0 counted once) cover every arm in the file."""
+    old = read_summary(path) if path.exists() else {"calls": []}
+    if path.exists() and old["config"] != config.to_dict():
+        raise ValueError(f"{path} summarises another loop config; refusing to merge into it")
+    rows = [r for r in old.get("rows", []) if r["arm"] not in call["arms"]] + rows
+    rows.sort(key=lambda r: (ARMS.index(r["arm"]), r["generation"]))
+    arms = [a for a in ARMS if any(r["arm"] == a for r in rows)]
+    result = {"config": config.to_dict(), "arms": arms,
+              "records": sorted({cache.file_name(config.key(r["arm"], r["generation"]), "recursive") for r in rows}),
+              "computed_seconds": round(sum(r["train_seconds"] + r["sample_seconds"] for r in rows
+                                            if r["generation"] or r["arm"] == arms[0]), 1),
+              "calls": old["calls"] + [call], "rows": rows}
+    cache.atomic_write(path, lambda f: f.write((json.dumps(result, indent=1) + "\n").encode()), mode=0o644)
+    return result
+
+
+def read_summary(path) -> dict:
+    """A loop summary written by the CLI; a file from before ``calls`` existed (one call's ``command``,
+    ``arms``, ``wall_seconds``... at the top level) is returned with that call as ``calls[0]``."""
+    summary = json.loads(Path(path).read_text())
+    if "calls" not in summary:
+        summary["calls"] = [{k: summary.pop(k) for k in ("command", "wall_seconds", "threads", "torch", "date")
+                             if k in summary} | {"arms": summary["arms"]}]
+    return summary
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
 
     ``data``: train on these points instead (shape (config.n_train, d); chapter 5's generations train on
     the previous generation's samples). A continuation (``continue_from``) then trains its parent on the
-    same ``data`` too, uncached.
+    same ``data`` too, uncached, and the result's ``seconds`` and ``losses`` include the parent's (its cost
+    would otherwise be lost); a cached parent (``data=None``) keeps its cost in its own record.
     """
     check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda" and not torch.cuda.is_available():
@@ -168,9 +169,13 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
     with torch.random.fork_rng(devices=[]):      # nn.Linear's init draws from the global generator:
         torch.manual_seed(config.seed)           # seed it inside a fork, leaving the caller's state as it was
         model = ToyMLP(dim, config.width, config.n_blocks, config.share_blocks)
+    parent_seconds, parent_losses = 0.0, []
     if config.parent() is not None:
-        parent = (load_or_train(config.parent(), device, progress) if data is None
-                  else train(config.parent(), device, progress, log_every, data))
+        if data is None:
+            parent = load_or_train(config.parent(), device, progress)
+        else:
+            parent = train(config.parent(), device, progress, log_every, data)
+            parent_seconds, parent_losses = parent.seconds, parent.losses
         model.load_state_dict(parent.model.state_dict())
     model = model.to(device)
     g = torch.Generator(device=device).manual_seed(config.seed + config.continue_from)
@@ -179,7 +184,7 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
     schedule = config.schedule()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     batch = min(config.batch_size, config.n_train)
-    losses, running, step = [], 0.0, config.continue_from
+    losses, running, step = list(parent_losses), 0.0, config.continue_from
     start = time.perf_counter()
     with tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step") as bar:
         while step < config.steps:
@@ -202,7 +207,7 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
                 if step == config.steps:
                     break
     model.eval()
-    return TrainedModel(model.cpu(), config, losses, time.perf_counter() - start)
+    return TrainedModel(model.cpu(), config, losses, parent_seconds + time.perf_counter() - start)
 
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"

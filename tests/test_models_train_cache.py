@@ -204,6 +204,21 @@ def test_continue_from_starts_at_the_parent_weights(tmp_path, monkeypatch):
         ToyConfig(steps=5, continue_from=5)
 
 
+def test_a_parent_trained_on_given_data_counts_in_the_cost(tmp_path, monkeypatch):
+    from mode_interp import train as train_module
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    ticks = iter(range(1_000))                     # a clock that advances 1 s per reading: each train() call
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(ticks)))   # reads it twice
+    child_cfg = ToyConfig(n_train=200, steps=6, batch_size=100, continue_from=3)
+    data = child_cfg.training_data()
+    parent = train(child_cfg.parent(), progress=False, log_every=1, data=data)
+    child = train(child_cfg, progress=False, log_every=1, data=data)
+    assert len(child.losses) == 6 and child.losses[:3] == parent.losses     # the whole chain's loss curve
+    assert parent.seconds == 1.0 and child.seconds == 2.0                  # the uncached parent's time counts
+    cached = train(child_cfg, progress=False, log_every=1)                 # cached parent: own cost only
+    assert len(cached.losses) == 3 and cached.seconds == 1.0
+
+
 def test_late_lr_is_a_step_decay_the_parent_does_not_see(monkeypatch):
     child = ToyConfig(n_train=200, steps=6, batch_size=100, continue_from=3, late_from=4, late_lr=1e-5)
     assert child.parent() == ToyConfig(n_train=200, steps=3, batch_size=100)

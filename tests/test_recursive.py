@@ -113,3 +113,24 @@ def test_bad_input():
         R.histogram_kl(torch.zeros(3, 1), torch.zeros(3, 1), 0, 0, 1)
     with pytest.raises(ValueError, match="hi > lo"):
         R.histogram_kl(torch.zeros(3, 1), torch.zeros(3, 1), 5, 1, 1)
+
+
+def test_command_merges_calls_into_one_summary(tmp_path):
+    import json
+    args = ["--n-train", "64", "--steps", "4", "--batch-size", "32", "--width", "8", "--T", "20",
+            "--generations", "2", "--window", "5", "--out", str(tmp_path)]
+    R._cli(args + ["--arms", "none"])
+    R._cli(args + ["--arms", "variance", "random"])       # e.g. run in parallel or later: nothing is lost
+    R._cli(args + ["--arms", "none"])                     # a load-only call: its rows replace none's
+    (path,) = tmp_path.glob("recursive-*.json")
+    summary = R.read_summary(path)
+    assert [c["arms"] for c in summary["calls"]] == [["none"], ["variance", "random"], ["none"]]
+    assert summary["arms"] == list(R.ARMS)
+    assert [(r["arm"], r["generation"]) for r in summary["rows"]] == [(a, g) for a in R.ARMS for g in (0, 1)]
+    assert len(summary["records"]) == 4 and all((tmp_path / f).exists() for f in summary["records"])
+    # a summary from before `calls` existed reads with its one call first
+    old = {k: v for k, v in summary.items() if k != "calls"} | summary["calls"][0]
+    path.write_text(json.dumps(old))
+    assert R.read_summary(path)["calls"] == summary["calls"][:1]
+    with pytest.raises(ValueError, match="another loop config"):
+        R.write_summary(path, tiny_loop(generations=3), summary["calls"][0], [])
