@@ -110,9 +110,9 @@ def load_or_create(config: dict, create: Callable[[], object], name: str = "mode
 
 
 def record_manifest(out: Path, file: str, argv, config: dict, seconds: float, device: str, final_loss,
-                    module: str = "mode_interp.train") -> None:
+                    module: str = "mode_interp.train", precision: str = "float32") -> None:
     """Append (or replace) ``file``'s entry in ``out/MANIFEST.json``: the exact command, config, training
-    time, thread count, device, final loss, torch version, machine and date. File-locked and atomic, since
+    time, thread count, device, training precision (what ran), final loss, torch version, machine and date. File-locked and atomic, since
     several trainings may finish at once."""
     import fcntl
     import platform
@@ -128,6 +128,7 @@ def record_manifest(out: Path, file: str, argv, config: dict, seconds: float, de
         manifest = [m for m in manifest if m["file"] != file] + [{
             "file": file, "command": f"python -m {module} " + " ".join(argv), "config": config,
             "train_seconds": round(seconds, 1), "threads": torch.get_num_threads(), "device": device,
+            "precision": precision,
             "final_loss": final_loss, "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}]
         tmp = manifest_path.with_suffix(".tmp")

@@ -127,8 +127,8 @@ def width_matched_window(schedule: Schedule, gap: float, sigma: float, max_ratio
 class WindowVariance:
     """Streaming (Welford) population variance of x0_hat (or x_t) over the last ``window`` reverse steps.
 
-    Pass it as ``observer`` to :func:`mode_interp.diffusion.sample`: it is called at every step with
-    ``(t, rows, x_t, x0_hat)`` and updates the running mean and sum of squares of the rows for t < window,
+    Pass it as ``observer`` to :func:`mode_interp.diffusion.sample` (alone or in a list): it is called at
+    every step with ``(t, x_t, x0_hat)`` and updates the running mean and sum of squares for t < window,
     so memory is O(n d) whatever the window. ``of="x_t"`` tracks the chain's state instead (an alternative
     score). :meth:`hal` gives the same number as :func:`hal` on the recorded window.
     """
@@ -144,21 +144,22 @@ class WindowVariance:
         self.mean = torch.zeros(n, dim, dtype=torch.float64)
         self.m2 = torch.zeros(n, dim, dtype=torch.float64)
 
-    def update(self, rows, values: torch.Tensor) -> None:
+    def update(self, values: torch.Tensor) -> None:
         """Welford's update with one new value per row: delta = v - mean; mean += delta / c;
         m2 += delta (v - mean_new)."""
+        if not isinstance(values, torch.Tensor) or values.shape != self.mean.shape:
+            raise ValueError(f"values must have shape {tuple(self.mean.shape)}, got "
+                             f"{tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__}")
         values = values.to(torch.float64)
-        if values.shape != self.mean[rows].shape:
-            raise ValueError(f"values must have shape {tuple(self.mean[rows].shape)}, got {tuple(values.shape)}")
-        self.count[rows] += 1
-        c = self.count[rows].to(torch.float64)[:, None]
-        delta = values - self.mean[rows]
-        self.mean[rows] += delta / c
-        self.m2[rows] += delta * (values - self.mean[rows])
+        self.count += 1
+        c = self.count.to(torch.float64)[:, None]
+        delta = values - self.mean
+        self.mean += delta / c
+        self.m2 += delta * (values - self.mean)
 
-    def __call__(self, t: int, rows, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:
+    def __call__(self, t: int, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:
         if t < self.window:
-            self.update(rows, x0_hat if self.of == "x0_hat" else x_t)
+            self.update(x0_hat if self.of == "x0_hat" else x_t)
 
     def hal(self) -> torch.Tensor:
         """Mean over coordinates of the population variance m2 / count, shape (n,)."""

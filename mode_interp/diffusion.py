@@ -67,27 +67,41 @@ def posterior_step_mean(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedu
 
 
 def reverse_step(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule,
-                 generator: torch.Generator, variance: str = "fixed_large"):
+                 generator: torch.Generator, variance: str = "fixed_large", clip_x0: float | None = None):
     """One ancestral step x_t -> x_{t-1}; returns ``(x_prev, x0_hat)``.
 
         x_prev = mu_tilde(x_t, x0_hat) + sigma_t z,  z ~ N(0, I),  no noise at t = 0,
 
     with mu_tilde, x0_hat from :func:`posterior_step_mean` and sigma_t^2 the reverse variance
-    (``fixed_large``: beta_t, the paper's choice). At t = 0 the chain returns x0_hat itself.
+    (``fixed_large``: beta_t, the paper's choice). At t = 0 the chain returns x0_hat itself. Every
+    sampler of the package runs on this function (:func:`sample_progressive`).
     """
     t = schedule.check_t(t)
     if not isinstance(t, int):
         raise ValueError("t must be a single int for reverse_step (one timestep for the whole batch)")
-    if eps_hat.shape != x_t.shape:
-        raise ValueError(f"eps_hat must have the shape of x_t {tuple(x_t.shape)}, got {tuple(eps_hat.shape)}")
+    if not isinstance(eps_hat, torch.Tensor) or eps_hat.shape != x_t.shape:
+        raise ValueError(f"eps_hat must be a tensor of the shape of x_t {tuple(x_t.shape)}, got "
+                         f"{tuple(eps_hat.shape) if isinstance(eps_hat, torch.Tensor) else type(eps_hat).__name__}")
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-    mean, x0_hat = posterior_step_mean(x_t, t, eps_hat, schedule)
+    mean, x0_hat = posterior_step_mean(x_t, t, eps_hat, schedule, clip_x0)
     if t == 0:
         return mean, x0_hat
-    sigma = float(schedule.reverse_variance(variance)[t]) ** 0.5
+    sigma = float(schedule.reverse_variance(variance)[t] ** 0.5)
     z = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
     return mean + sigma * z, x0_hat
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the reverse chain, as :func:`sample_progressive` yields it: the timestep ``t``, the
+    chain's input ``x_t`` (n, d), the prediction ``x0_hat`` (n, d) and the output ``x_prev`` (x_{t-1};
+    at t = 0 the final sample)."""
+
+    t: int
+    x_t: torch.Tensor
+    x0_hat: torch.Tensor
+    x_prev: torch.Tensor
 
 
 @dataclass
@@ -96,55 +110,100 @@ class SampleResult:
 
     ``x0``: final samples, shape (n, d). ``x0_hat``: the recorded predictions, shape (k, n, d), in
     reverse-time order, i.e. ``x0_hat[i]`` belongs to timestep ``timesteps[i]`` (``timesteps`` runs
-    k-1, ..., 0), or ``None`` when no window was asked for.
+    k-1, ..., 0), or ``None`` when no window was asked for. ``precision`` and ``compiled``: how the eps
+    function ran (:mod:`mode_interp.precision`; "float32" / False for a plain callable).
     """
 
     x0: torch.Tensor
     x0_hat: torch.Tensor | None
     timesteps: tuple
+    precision: str = "float32"
+    compiled: bool = False
 
 
-def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
-           window: int = 0, chunk_size: int = 2048, variance: str = "fixed_large",
-           dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-           progress: bool = False, clip_x0: float | None = None, observer=None) -> SampleResult:
-    """Ancestral DDPM sampling through all T steps, x_T ~ N(0, I), t = T-1, ..., 0.
+def _chunked_eps(eps_fn: EpsFn, x: torch.Tensor, t: int, chunk_size: int) -> torch.Tensor:
+    """eps_fn on row chunks of x (cache-sized batches are faster on a CPU), as one (n, d) tensor."""
+    if len(x) <= chunk_size:
+        out = eps_fn(x, t)
+    else:
+        out = torch.cat([eps_fn(x[s:s + chunk_size], t) for s in range(0, len(x), chunk_size)])
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise ValueError(f"eps_fn must return a tensor of the shape of x_t {tuple(x.shape)}, got "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    return out.to(x.dtype)
 
-    ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
-    ``window = schedule.T`` keeps the whole trajectory. Each step draws the noise of the whole batch at
-    once, then evaluates ``eps_fn`` on chunks of ``chunk_size`` rows (cache-sized batches are faster on a
-    CPU; an eps function may reuse per-step work across the chunks, see ``ToyMLP.eps_for_sampling``).
-    The samples do not depend on ``chunk_size``. ``clip_x0``: see :func:`posterior_step_mean`.
-    ``observer``: a callable ``observer(t, rows, x_t, x0_hat)`` run on every chunk of every step, with the
-    chain's input ``x_t[rows]`` and its prediction (e.g. :class:`mode_interp.detect.WindowVariance`, a
-    streaming Hal in O(n d) memory).
+
+def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
+                       chunk_size: int = 2048, variance: str = "fixed_large",
+                       dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                       progress: bool = False, clip_x0: float | None = None):
+    """The ancestral DDPM chain as a generator of :class:`Step` s, x_T ~ N(0, I), t = T-1, ..., 0 (as
+    improved-diffusion's ``p_sample_loop_progressive``): each step evaluates ``eps_fn`` on chunks of
+    ``chunk_size`` rows and takes one :func:`reverse_step` of the whole batch. The last step's ``x_prev``
+    is the sample. Random numbers: x_T, then one (n, d) draw per step t > 0, so the samples do not depend
+    on ``chunk_size``.
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
-    window = check_int("window", window, 0, schedule.T)
     chunk_size = check_int("chunk_size", chunk_size, 1, None)
     check_generator("generator", generator)
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
     if clip_x0 is not None:
         clip_x0 = check_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
-    if observer is not None and not callable(observer):
-        raise ValueError(f"observer must be callable as observer(t, rows, x_t, x0_hat), got {type(observer).__name__}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if not callable(eps_fn):
+        raise ValueError(f"eps_fn must be callable as eps_fn(x_t, t), got {type(eps_fn).__name__}")
+    return _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, device, progress, clip_x0)
 
-    sigma = schedule.reverse_variance(variance) ** 0.5
+
+def _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, device, progress, clip_x0):
     x = torch.randn(n, dim, generator=generator, dtype=dtype, device=device)
-    x0_hat = torch.empty(window, n, dim, dtype=dtype, device=device) if window else None
-    chunks = [slice(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     with torch.inference_mode():
         for t in tqdm(range(schedule.T - 1, -1, -1), disable=not progress, desc="sampling", unit="step"):
-            z = torch.randn(n, dim, generator=generator, dtype=dtype, device=device) if t > 0 else None
-            for rows in chunks:
-                mean, x0_pred = posterior_step_mean(x[rows], t, eps_fn(x[rows], t), schedule, clip_x0)
-                if observer is not None:
-                    observer(t, rows, x[rows], x0_pred)
-                x[rows] = mean + float(sigma[t]) * z[rows] if t > 0 else mean
-                if t < window:
-                    x0_hat[window - 1 - t, rows] = x0_pred
-    return SampleResult(x, x0_hat, tuple(range(window - 1, -1, -1)))
+            x_prev, x0_hat = reverse_step(x, t, _chunked_eps(eps_fn, x, t, chunk_size), schedule, generator,
+                                          variance, clip_x0)
+            yield Step(t, x, x0_hat, x_prev)
+            x = x_prev
+
+
+def _observers(observer) -> list:
+    if observer is None:
+        return []
+    observers = list(observer) if isinstance(observer, (list, tuple)) else [observer]
+    for o in observers:
+        if not callable(o):
+            raise ValueError("observer must be callable as observer(t, x_t, x0_hat), or a list of such, got "
+                             f"{type(o).__name__}")
+    return observers
+
+
+def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
+           window: int = 0, chunk_size: int = 2048, variance: str = "fixed_large",
+           dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+           progress: bool = False, clip_x0: float | None = None, observer=None) -> SampleResult:
+    """Ancestral DDPM sampling through all T steps (:func:`sample_progressive`), keeping what is asked for.
+
+    ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
+    ``window = schedule.T`` keeps the whole trajectory. ``chunk_size``: rows per eps evaluation (an eps
+    function may reuse per-step work across the chunks, see ``ToyMLP.eps_for_sampling``); the samples do
+    not depend on it. ``clip_x0``: see :func:`posterior_step_mean`. ``observer``: a callable
+    ``observer(t, x_t, x0_hat)``, or a list of them, run at every step on the whole batch (e.g.
+    :class:`mode_interp.detect.WindowVariance`, a streaming Hal in O(n d) memory).
+    """
+    window = check_int("window", window, 0, schedule.T)
+    observers = _observers(observer)
+    steps = sample_progressive(eps_fn, n, dim, schedule, generator, chunk_size=chunk_size, variance=variance,
+                               dtype=dtype, device=device, progress=progress, clip_x0=clip_x0)
+    x0_hat = torch.empty(window, n, dim, dtype=dtype, device=device) if window else None
+    x = None
+    for step in steps:
+        for o in observers:
+            o(step.t, step.x_t, step.x0_hat)
+        if step.t < window:
+            x0_hat[window - 1 - step.t] = step.x0_hat
+        x = step.x_prev
+    compiled = getattr(eps_fn, "compiled", None)
+    return SampleResult(x, x0_hat, tuple(range(window - 1, -1, -1)), getattr(eps_fn, "precision", "float32"),
+                        bool(compiled()) if callable(compiled) else False)

@@ -25,6 +25,7 @@ from . import cache
 from ._validate import check_choice, check_float, check_int
 from .cli import parse_config
 from .diffusion import SampleResult, eps_mse_loss, sample
+from .precision import DEFAULT_SAMPLING, check_precision, resolve
 from .schedule import Schedule, linear_schedule, respace
 from .shapes import RESOLUTIONS, ShapesData, simple_shapes, to_model_space
 from .train import SHIPPED_DIR, source_of
@@ -47,6 +48,7 @@ class ShapesConfig:
     T: int = 1000
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    precision: str = "float32"             # of the convolutions in training (mode_interp.precision)
 
     def __post_init__(self):
         if self.resolution not in RESOLUTIONS:
@@ -57,6 +59,9 @@ class ShapesConfig:
             check_int(name, getattr(self, name), lo, None)
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
         check_float("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
+        if check_precision(self.precision) == "auto":
+            raise ValueError("precision must be 'float32' or 'bfloat16' for training (it is part of the "
+                             "model's cache key), got 'auto'")
 
     def data(self) -> ShapesData:
         return _shapes(self.n_images, self.data_seed)
@@ -71,6 +76,8 @@ class ShapesConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["channels"] = list(self.channels)
+        if d["precision"] == "float32":        # float32 models keep the keys they had before the option
+            del d["precision"]
         return d
 
     def run_dict(self) -> dict:
@@ -93,25 +100,27 @@ class TrainedUNet:
     seconds: float = 0.0                           # wall time of training, summed over sittings
     from_cache: bool = False
     path: str = ""
+    precision: str = "float32"                     # the precision training actually ran in
 
     @property
     def source(self) -> str:
         return source_of(self.from_cache, self.path)
 
     def sample(self, n: int, seed: int, steps: int | None = None, window: int = 0, chunk_size: int = 250,
-               variance: str = "fixed_small", progress: bool = False, observer=None) -> SampleResult:
+               variance: str = "fixed_small", progress: bool = False, observer=None,
+               precision: str = DEFAULT_SAMPLING, compile: bool = False) -> SampleResult:
         """n ancestral samples from a generator seeded with ``seed``, x0_hat clipped to [-1, 1] (DDPM's image
         sampler): all T steps, or ``steps`` evenly respaced ones (:func:`mode_interp.schedule.respace`).
         ``variance``: "fixed_small" (sigma^2 = beta_tilde, the default: on a respaced chain "fixed_large"
         adds noise at the last steps that the network never saw in training and leaves grey speckle) or
         "fixed_large". ``x0`` is (n, r*r). ``observer``: see :func:`mode_interp.diffusion.sample` (its t is the
-        chain's step index i, not the original timestep)."""
+        chain's step index i, not the original timestep). ``precision``, ``compile``: see
+        :mod:`mode_interp.precision` (the result's ``.precision`` / ``.compiled`` say what ran)."""
         schedule = self.config.schedule()
         tau = np.arange(schedule.T)
         if steps is not None and steps != schedule.T:
             schedule, tau = respace(schedule, steps)
-        tau = torch.as_tensor(tau)
-        eps = lambda x, i: self.model.eps_flat(x, int(tau[i]))      # noqa: E731 (the chain's step i)
+        eps = self.model.eps_for_sampling(torch.as_tensor(tau), precision, compile)   # step i -> timestep tau[i]
         return sample(eps, n, self.config.resolution ** 2, schedule,
                       torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
                       chunk_size=chunk_size, variance=variance, progress=progress, clip_x0=1.0,
@@ -136,6 +145,7 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     g = torch.Generator(device=device).manual_seed(config.seed)
+    precision = resolve(config.precision, device)       # float32 (with a warning) where bf16 is not native
     state = cache.load_verified(run_path, config.run_dict()) if resume else None
     step, losses, seconds = 0, [], 0.0
     if state is not None and state["step"] <= config.steps:
@@ -157,7 +167,7 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
     with tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step") as bar:
         while step < config.steps:
             rows = torch.randint(0, config.n_images, (batch,), generator=g, device=device)
-            loss = eps_mse_loss(model.eps_flat, data[rows], schedule, g)
+            loss = eps_mse_loss(lambda x_t, t: model.eps_flat(x_t, t, precision), data[rows], schedule, g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -175,7 +185,7 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
             if step % checkpoint_every == 0 or step == config.steps:
                 save()
     seconds += time.perf_counter() - start
-    return TrainedUNet(ema.cpu().eval(), config, losses, seconds)
+    return TrainedUNet(ema.cpu().eval(), config, losses, seconds, precision=precision)
 
 
 def load_or_train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = True, directory=None,
@@ -184,13 +194,15 @@ def load_or_train_shapes(config: ShapesConfig, device: str = "cpu", progress: bo
     its run file unless ``retrain``) and cache it. Stores EMA weights, losses and training seconds."""
     def create():
         trained = train_shapes(config, device, progress, directory=directory, resume=not retrain)
-        return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds}
+        return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
+                "precision": trained.precision}
 
     stored, path, hit = cache.load_or_create(config.to_dict(), create, name="shapes-unet", directory=directory,
                                              refresh=retrain, read_only=(SHIPPED_DIR,) if shipped else ())
     model = UNet(config.channels)
     model.load_state_dict(stored["state_dict"])
-    return TrainedUNet(model.eval(), config, list(stored["losses"]), float(stored["seconds"]), hit, str(path))
+    return TrainedUNet(model.eval(), config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
+                       stored.get("precision", "float32"))       # files from before the option: float32
 
 
 def _cli(argv=None) -> None:
@@ -202,9 +214,10 @@ def _cli(argv=None) -> None:
     trained = train_shapes(config, device)
     path = out / cache.file_name(config.to_dict(), "shapes-unet")
     cache.save_atomic({"state_dict": trained.model.state_dict(), "losses": trained.losses,
-                       "seconds": trained.seconds}, path, config.to_dict())
+                       "seconds": trained.seconds, "precision": trained.precision}, path, config.to_dict())
     cache.record_manifest(out, path.name, argv, config.to_dict(), trained.seconds, device,
-                          trained.losses[-1] if trained.losses else None, module="mode_interp.image_train")
+                          trained.losses[-1] if trained.losses else None, module="mode_interp.image_train",
+                          precision=trained.precision)
     print(f"wrote {path} ({trained.seconds:.0f} s)")
 
 

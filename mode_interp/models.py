@@ -12,6 +12,10 @@ Everything that depends only on t (e(t), the time code c and each block's W_c c 
 per distinct timestep and broadcast: once per step when sampling (``t`` an int), once per distinct value
 of the batch when training (``t`` a tensor). :mod:`mode_interp.plain` computes the same function row by
 row, as the official code does, for tests and benchmarks.
+
+``precision="bfloat16"`` (:mod:`mode_interp.precision`) runs the blocks' six width x width products in
+bfloat16; W_in (whose input is x_t itself: in bfloat16, x_t near 3 would be rounded to steps of 1/64,
+a third of the paper's sigma = 0.05), W_out, every LayerNorm and the residual stream h stay in float32.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._validate import check_int
+from .precision import Compiled, autocast, check_compile, resolve
 
 NEGATIVE_SLOPE = 0.02
 
@@ -51,13 +56,15 @@ class TemporalBlock(nn.Module):
         self.fc2 = nn.Linear(width, width, bias=False)
         self.enc = nn.Linear(width, width)
 
-    def forward(self, h: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, code: torch.Tensor, low: bool = False) -> torch.Tensor:
         # addmm fuses "+ code" and the residual "+ h" into the matrix products; the in-place LeakyReLU
-        # acts on LayerNorm's output, which LayerNorm's backward does not need.
+        # acts on LayerNorm's output, which LayerNorm's backward does not need. ``low``: the products run
+        # under bfloat16 autocast; LayerNorm then gets float32 input and the residual "+ h" is a float32
+        # addition (an addmm would round h to bfloat16).
         a = F.leaky_relu(self.norm1(h), NEGATIVE_SLOPE, inplace=True)
         out = torch.addmm(code, a, self.fc1.weight.t())
-        b = F.leaky_relu(self.norm2(out), NEGATIVE_SLOPE, inplace=True)
-        return torch.addmm(h, b, self.fc2.weight.t())
+        b = F.leaky_relu(self.norm2(out.float() if low else out), NEGATIVE_SLOPE, inplace=True)
+        return h + torch.mm(b, self.fc2.weight.t()) if low else torch.addmm(h, b, self.fc2.weight.t())
 
 
 class ToyMLP(nn.Module):
@@ -92,7 +99,9 @@ class ToyMLP(nn.Module):
         c = F.leaky_relu(self.t_proj(timestep_embedding(t, self.width)), NEGATIVE_SLOPE)
         return [blk.enc(c) for blk in self.blocks]
 
-    def forward(self, x_t: torch.Tensor, t) -> torch.Tensor:
+    def forward(self, x_t: torch.Tensor, t, precision: str = "float32") -> torch.Tensor:
+        """eps_theta(x_t, t); ``precision`` of the block products: "float32" or "bfloat16" (as asked:
+        :func:`mode_interp.precision.resolve` decides about fallbacks)."""
         if x_t.ndim != 2 or x_t.shape[1] != self.dim:
             raise ValueError(f"x_t must have shape (n, {self.dim}), got {tuple(x_t.shape)}")
         if isinstance(t, torch.Tensor) and t.ndim == 1:
@@ -103,20 +112,27 @@ class ToyMLP(nn.Module):
         else:
             t = check_int("t", int(t) if isinstance(t, torch.Tensor) and t.numel() == 1 else t, 0, None)
             codes = self.time_codes(torch.tensor([t], device=x_t.device))   # (1, width), broadcast
-        return self._forward_with_codes(x_t, codes)
+        return self._forward_with_codes(x_t, codes, precision)
 
-    def _forward_with_codes(self, x_t: torch.Tensor, codes: list) -> torch.Tensor:
+    def _forward_with_codes(self, x_t: torch.Tensor, codes: list, precision: str = "float32") -> torch.Tensor:
         h = self.in_fc(x_t)
-        for i, blk in enumerate(self.block_sequence()):
-            h = blk(h, codes[0 if self.share_blocks else i])
+        low = precision != "float32"
+        with autocast(precision, x_t.device.type):
+            for i, blk in enumerate(self.block_sequence()):
+                h = blk(h, codes[0 if self.share_blocks else i], low)
         return self.out_fc(self.out_norm(h))
 
-    def eps_for_sampling(self):
+    def eps_for_sampling(self, precision: str = "float32", compile: bool = False):
         """An eps function for :func:`mode_interp.sample` that computes the time codes once per step.
 
         The sampler evaluates every chunk of the batch at the same t in a row; the codes of the last t
         are kept and reused. Use it for inference only (it does not see later weight updates).
+        ``precision`` ("float32" | "bfloat16") and ``compile`` (torch.compile of the per-chunk forward):
+        see :mod:`mode_interp.precision`; the function's ``.precision`` and ``.compiled`` say what ran.
         """
+        device = next(self.parameters()).device
+        precision = resolve(precision, device)
+        forward = Compiled(self._forward_with_codes) if check_compile(compile) else self._forward_with_codes
         last = {"t": None, "codes": None}
 
         def eps_fn(x_t: torch.Tensor, t: int) -> torch.Tensor:
@@ -125,6 +141,14 @@ class ToyMLP(nn.Module):
                 last["codes"] = self.time_codes(torch.tensor([check_int("t", t, 0, None)], device=x_t.device))
             if x_t.ndim != 2 or x_t.shape[1] != self.dim:
                 raise ValueError(f"x_t must have shape (n, {self.dim}), got {tuple(x_t.shape)}")
-            return self._forward_with_codes(x_t, last["codes"])
+            return forward(x_t, last["codes"], precision)
 
-        return eps_fn
+        return engine_eps(eps_fn, precision, forward)
+
+
+def engine_eps(eps_fn, precision: str, forward):
+    """Tag an eps function with the precision it runs in and whether its forward is compiled, so that the
+    sampler can record both (``.compiled`` is read after the run: a failed compile falls back to eager)."""
+    eps_fn.precision = precision
+    eps_fn.compiled = lambda: isinstance(forward, Compiled) and forward.active
+    return eps_fn

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from . import cache
 from .cli import parse_config
 from ._validate import check_choice, check_float, check_int, check_points
+from .precision import DEFAULT_SAMPLING, check_precision, resolve
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25
 from .digits import digits_pca
 from .diffusion import SampleResult, eps_mse_loss, sample
@@ -52,9 +53,13 @@ class ToyConfig:
     late_from: int = 0                     # >0: from this step on, train with lr = late_lr (a step decay)
     late_lr: float = 0.0
     latent_dim: int = 32                   # used by digits_pca only: the number of principal axes
+    precision: str = "float32"             # of the block products in training (mode_interp.precision)
 
     def __post_init__(self):
         check_choice("data", self.data, DATASETS)
+        if check_precision(self.precision) == "auto":
+            raise ValueError("precision must be 'float32' or 'bfloat16' for training (it is part of the "
+                             "model's cache key), got 'auto'")
         object.__setattr__(self, "means", tuple(float(m) for m in self.means))
         check_float("sigma", self.sigma, 0.0, None, lo_open=True)
         for name, lo in [("n_train", 1), ("data_seed", 0), ("width", 4), ("n_blocks", 1), ("steps", 1),
@@ -124,6 +129,8 @@ class ToyConfig:
         for name in ("continue_from", "late_from", "late_lr"):   # unused: keeps the keys of plain runs as
             if not d[name]:                                       # they were before these fields existed
                 del d[name]
+        if d["precision"] == "float32":        # float32 models keep the keys they had before the option
+            del d["precision"]
         return d
 
 
@@ -135,16 +142,19 @@ class TrainedModel:
     seconds: float = 0.0                           # wall time of training (when it was trained)
     from_cache: bool = False
     path: str = ""
+    precision: str = "float32"                     # the precision training actually ran in
 
     @property
     def source(self) -> str:
         """Where the weights came from: "trained in this run", "shipped checkpoint" or "local cache"."""
         return source_of(self.from_cache, self.path)
 
-    def sample(self, n: int, seed: int, window: int = 0, progress: bool = False, observer=None) -> SampleResult:
+    def sample(self, n: int, seed: int, window: int = 0, progress: bool = False, observer=None,
+               precision: str = DEFAULT_SAMPLING, compile: bool = False) -> SampleResult:
         """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``
-        (``window``, ``observer``: see :func:`mode_interp.diffusion.sample`)."""
-        return sample(self.model.eps_for_sampling(), n, self.config.dim, self.config.schedule(),
+        (``window``, ``observer``: see :func:`mode_interp.diffusion.sample`; ``precision``, ``compile``: see
+        :mod:`mode_interp.precision`, and the result's ``.precision`` / ``.compiled`` for what ran)."""
+        return sample(self.model.eps_for_sampling(precision, compile), n, self.config.dim, self.config.schedule(),
                       torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
                       progress=progress, observer=observer)
 
@@ -180,6 +190,8 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
     model = model.to(device)
     g = torch.Generator(device=device).manual_seed(config.seed + config.continue_from)
     g_cpu = torch.Generator().manual_seed(config.seed + config.continue_from)
+    precision = resolve(config.precision, device)       # float32 (with a warning) where bf16 is not native
+    eps_fn = model if precision == "float32" else (lambda x_t, t: model(x_t, t, precision))
     data = (config.training_data() if data is None else data.float()).to(device)
     schedule = config.schedule()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
@@ -193,7 +205,7 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
                 if config.late_from and step == max(config.late_from, config.continue_from):
                     for group in opt.param_groups:
                         group["lr"] = config.late_lr
-                loss = eps_mse_loss(model, data[order[s:s + batch]], schedule, g)
+                loss = eps_mse_loss(eps_fn, data[order[s:s + batch]], schedule, g)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -207,7 +219,8 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
                 if step == config.steps:
                     break
     model.eval()
-    return TrainedModel(model.cpu(), config, losses, parent_seconds + time.perf_counter() - start)
+    return TrainedModel(model.cpu(), config, losses, parent_seconds + time.perf_counter() - start,
+                        precision=precision)
 
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -230,7 +243,8 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
     """
     def create():
         trained = train(config, device, progress)
-        return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds}
+        return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
+                "precision": trained.precision}
 
     stored, path, hit = cache.load_or_create(config.to_dict(), create, name=f"toy-{config.data}",
                                              directory=directory, refresh=retrain,
@@ -238,7 +252,8 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
     model = ToyMLP(config.dim, config.width, config.n_blocks, config.share_blocks)
     model.load_state_dict(stored["state_dict"])
     model.eval()
-    return TrainedModel(model, config, list(stored["losses"]), float(stored["seconds"]), hit, str(path))
+    return TrainedModel(model, config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
+                        stored.get("precision", "float32"))      # files from before the option: float32
 
 
 def _cli(argv=None) -> None:
@@ -252,7 +267,7 @@ def _cli(argv=None) -> None:
                                        SHIPPED_DIR)
     trained = load_or_train(config, device=device, directory=out, shipped=False, retrain=True)
     cache.record_manifest(out, Path(trained.path).name, argv, config.to_dict(), trained.seconds, device,
-                          trained.losses[-1] if trained.losses else None)
+                          trained.losses[-1] if trained.losses else None, precision=trained.precision)
     print(f"wrote {trained.path} ({trained.seconds:.0f} s)")
 
 

@@ -8,6 +8,9 @@ One residual block per level, no attention, GroupNorm(8), SiLU, sinusoidal time 
 ddpm-torch layout, trimmed). Default channels (16, 32, 64): 0.62 M parameters, resolution-agnostic
 (32 x 32 or 64 x 64). :meth:`UNet.eps_flat` adapts it to the flat ``(n, r*r)`` interface of
 :mod:`mode_interp.diffusion`, so training and sampling reuse the toy engine.
+
+``precision="bfloat16"`` (:mod:`mode_interp.precision`) runs the convolutions and linear layers under
+bfloat16 autocast; every GroupNorm gets float32 input and eps_hat is returned in float32.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._validate import check_int
-from .models import timestep_embedding
+from .models import engine_eps, timestep_embedding
+from .precision import Compiled, autocast, check_compile, check_precision, resolve
 
 
 class ResBlock(nn.Module):
@@ -29,8 +33,8 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, h: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.silu(self.norm1(h))) + self.time(code)[:, :, None, None]
-        return self.skip(h) + self.conv2(F.silu(self.norm2(out)))
+        out = self.conv1(F.silu(self.norm1(h.float()))) + self.time(code)[:, :, None, None]
+        return self.skip(h) + self.conv2(F.silu(self.norm2(out.float())))
 
 
 class UNet(nn.Module):
@@ -81,7 +85,7 @@ class UNet(nn.Module):
             h = block(torch.cat([h, skips.pop()], dim=1), code)
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(F.silu(self.norm_out(h.float())))
 
     @torch.no_grad()
     def bottleneck_features(self, x: torch.Tensor, t: int = 0) -> torch.Tensor:
@@ -89,7 +93,23 @@ class UNet(nn.Module):
         The paper's appendix embeds these (t-SNE) to show "two squares" between the one-square clusters."""
         return self._encode(x, t)[0].flatten(1)
 
-    def eps_flat(self, x_flat: torch.Tensor, t) -> torch.Tensor:
-        """The same network on flattened images (n, r*r): the eps-function interface of diffusion.py."""
+    def eps_flat(self, x_flat: torch.Tensor, t, precision: str = "float32") -> torch.Tensor:
+        """The same network on flattened images (n, r*r): the eps-function interface of diffusion.py.
+        ``precision``: "float32" or "bfloat16" (the convolutions; the output is float32)."""
         r = int(round(x_flat.shape[1] ** 0.5))
-        return self(x_flat.reshape(-1, self.in_channels, r, r), t).reshape(x_flat.shape)
+        with autocast(check_precision(precision), x_flat.device.type):
+            out = self(x_flat.reshape(-1, self.in_channels, r, r), t)
+        return out.float().reshape(x_flat.shape)
+
+    def eps_for_sampling(self, timesteps=None, precision: str = "float32", compile: bool = False):
+        """eps function ``(x_flat, i) -> eps_hat`` for :func:`mode_interp.sample`: the chain's step i runs the
+        network at timestep ``timesteps[i]`` (a respaced chain) or at i itself (``timesteps=None``).
+        ``precision`` and ``compile``: see :mod:`mode_interp.precision` (``.precision``, ``.compiled``)."""
+        precision = resolve(precision, next(self.parameters()).device)
+        forward = Compiled(self.eps_flat) if check_compile(compile) else self.eps_flat
+
+        def eps_fn(x_flat: torch.Tensor, i: int) -> torch.Tensor:
+            t = int(timesteps[i]) if timesteps is not None else i        # a tensor: one compiled graph for all t
+            return forward(x_flat, torch.full((len(x_flat),), t, device=x_flat.device), precision)
+
+        return engine_eps(eps_fn, precision, forward)

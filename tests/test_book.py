@@ -6,6 +6,7 @@ points at an already built ``_build/html``.
 """
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -91,6 +92,28 @@ def test_no_cell_errors_and_claims_pass(html_dir):
         assert "{glue:" not in text, "an unresolved glue reference"
         # the check cell prints "PASS <claim>" / "FAIL <claim>" (its source has the bare strings)
         assert re.search(r"PASS [a-z]", text) and not re.search(r"FAIL [a-z]", text)
+
+
+def test_every_chapter_was_executed_by_the_build(html_dir):
+    """The build's executed copy of each chapter (what CI checks instead of running the chapters a second
+    time under nbmake): the current source, every code cell run, no error output, the check cell passed."""
+    executed = html_dir.parent / "jupyter_execute" / "book"
+    notebooks = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    assert [f"book/{nb.stem}.html" for nb in notebooks] == CHAPTERS
+    for nb in notebooks:
+        path = executed / nb.name
+        assert path.is_file(), f"{nb.name} was not executed by the build ({path} missing)"
+        cells = json.loads(path.read_text())["cells"]
+        source = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert ["".join(c["source"]) for c in code] == ["".join(c["source"]) for c in source], \
+            f"{nb.name}: the executed copy is stale (its code differs from book/{nb.name})"
+        assert all(c.get("execution_count") for c in code if "".join(c["source"]).strip()), \
+            f"{nb.name}: a code cell was not executed"
+        outputs = [o for c in code for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"], f"{nb.name}: a cell raised"
+        text = json.dumps(outputs)
+        assert re.search(r"PASS [a-z]", text) and not re.search(r"FAIL [a-z]", text), nb.name
 
 
 def _chromium(url: str, tmp: Path, *extra: str) -> subprocess.CompletedProcess:

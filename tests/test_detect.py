@@ -78,7 +78,7 @@ def test_streaming_refuses_bad_input():
     with pytest.raises(ValueError, match="at least 2 recorded steps"):
         w.hal()
     with pytest.raises(ValueError, match="values must have shape"):
-        w.update(slice(0, 4), torch.zeros(4, 3))
+        w.update(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="observer"):
         mi.sample(lambda x, t: x, 2, 1, mi.linear_schedule(10), gen(), observer=3)
 
