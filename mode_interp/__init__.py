@@ -5,14 +5,17 @@ Modules, one concept each: ``schedule`` (beta, alpha_bar), ``diffusion`` (q_samp
 reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form denoiser and score),
 ``hallucination`` (labels and true rates), ``models`` / ``train`` (the toy MLP and its trainer),
 ``interpolation`` / ``smoothing`` (chapter 2's measurements), ``shapes`` / ``shape_counter`` / ``unet`` /
-``image_train`` (SIMPLE SHAPES), ``detect`` (the trajectory-variance detector Hal, thresholds, ROC), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
+``image_train`` (SIMPLE SHAPES), ``detect`` (the trajectory-variance detector Hal, thresholds, ROC),
+``precision`` (bfloat16 products and torch.compile, with fallbacks) / ``engine_check`` (bfloat16 vs float32
+validation), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
 """
 
 __version__ = "0.1.0"
 
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25  # noqa: F401
-from .diffusion import (SampleResult, eps_mse_loss, posterior_step_mean, q_sample,  # noqa: F401
-                        reverse_step, sample, x0_from_eps)
+from . import precision  # noqa: F401
+from .diffusion import (SampleResult, Step, eps_mse_loss, posterior_step_mean, q_sample,  # noqa: F401
+                        reverse_step, sample, sample_progressive, x0_from_eps)
 from .hallucination import (chi_tail, is_hallucinated, nearest_mode_distance,  # noqa: F401
                             true_hallucination_rate, wilson_interval)
 from .optimal import (exact_chain_mode_std, exact_eps_fn, measured_transition_width,  # noqa: F401

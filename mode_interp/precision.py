@@ -119,3 +119,15 @@ class Compiled:
             except Exception as e:     # compilation happens at the first call of each shape
                 self._fail(e)
         return self.fn(*args, **kwargs)
+
+
+def describe(sampling: str = DEFAULT_SAMPLING, device="cpu") -> str:
+    """One sentence for a chapter: the precision its network samples ran in here, and why."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ran = resolve(sampling, device)
+    native = bf16_native(torch.device(device).type)
+    why = ("this machine computes bfloat16 matrix products natively" if native else
+           "this machine has no native bfloat16 matrix products")
+    return (f"network samples here ran in {ran} matrix products ({why}; "
+            f"precision='{sampling}'), and every model was trained in float32")

@@ -32,6 +32,7 @@ from . import cache
 from ._validate import check_float, check_int
 from .detect import WindowVariance, keep_lowest
 from .models import ToyMLP
+from .precision import check_precision
 from .train import SHIPPED_DIR, TrainedModel, ToyConfig, load_or_train, train
 
 ARMS = ("none", "variance", "random")
@@ -46,6 +47,7 @@ class LoopConfig:
     oversample: float = 1.025            # pool size / data size (official code: 102,500 / 100,000)
     window: int = 10                     # Hal window: the last `window` reverse steps
     seed: int = 0                        # sampling and random-filter seed
+    sample_precision: str = "float32"    # of the pool's sampling (mode_interp.precision): part of the key
 
     def __post_init__(self):
         if not isinstance(self.base, ToyConfig):
@@ -54,6 +56,9 @@ class LoopConfig:
         check_float("oversample", self.oversample, 1.0, 100.0)
         check_int("window", self.window, 2, self.base.T)
         check_int("seed", self.seed, 0, None)
+        if check_precision(self.sample_precision) == "auto":
+            raise ValueError("sample_precision must be 'float32' or 'bfloat16' (it is part of the records' "
+                             "key), got 'auto'")
 
     @property
     def n(self) -> int:
@@ -70,11 +75,16 @@ class LoopConfig:
     def key(self, arm: str, generation: int) -> dict:
         """What generation ``generation`` of ``arm`` depends on (not ``generations``: longer runs reuse it)."""
         return {"base": self.base.to_dict(), "oversample": self.oversample, "window": self.window,
-                "seed": self.seed, "arm": arm if generation else "real", "generation": generation}
+                "seed": self.seed, "arm": arm if generation else "real", "generation": generation,
+                **self._precision()}
 
     def to_dict(self) -> dict:
         return {"base": self.base.to_dict(), "generations": self.generations, "oversample": self.oversample,
-                "window": self.window, "seed": self.seed}
+                "window": self.window, "seed": self.seed, **self._precision()}
+
+    def _precision(self) -> dict:
+        """float32 loops keep the keys they had before the option."""
+        return {} if self.sample_precision == "float32" else {"sample_precision": self.sample_precision}
 
 
 @dataclass
@@ -89,6 +99,7 @@ class Generation:
     kept: np.ndarray                     # indices into pool: the next generation's training data
     sample_seconds: float
     from_cache: bool
+    sample_precision: str = "float32"    # what the pool's sampling ran in (records before the option: float32)
 
     @property
     def data_next(self) -> torch.Tensor:
@@ -108,15 +119,17 @@ def select(arm: str, hal: torch.Tensor, n: int, generator: torch.Generator) -> n
     raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
 
 
-def draw_pool(model: TrainedModel, n: int, seed: int, window: int) -> tuple:
-    """``(x0, hal, seconds)``: n ancestral samples of ``model`` with their streaming Hal over ``window`` steps."""
+def draw_pool(model: TrainedModel, n: int, seed: int, window: int, precision: str = "float32") -> tuple:
+    """``(x0, hal, seconds, precision)``: n ancestral samples of ``model`` with their streaming Hal over
+    ``window`` steps, and the sampling precision that ran (:mod:`mode_interp.precision`)."""
     observer = WindowVariance(n, model.config.dim, window)
     start = time.perf_counter()
-    x0 = model.sample(n, seed, observer=observer).x0
+    result = model.sample(n, seed, observer=observer, precision=precision)
+    x0 = result.x0
     if not bool(torch.isfinite(x0).all()):
         raise ValueError(f"the model (config {model.config.to_dict()}) drew non-finite samples: it diverges "
                          "(under-trained?), so its samples cannot become the next generation's data")
-    return x0, observer.hal().float(), time.perf_counter() - start
+    return x0, observer.hal().float(), time.perf_counter() - start, result.precision
 
 
 class MissingGeneration(LookupError):
@@ -137,10 +150,11 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
             trained = load_or_train(config.base, progress=progress, directory=directory)
         else:
             trained = train(config.model_config(g), progress=progress, data=data)
-        pool, hal, seconds = draw_pool(trained, config.n_pool, sample_seed, config.window)
+        pool, hal, seconds, ran = draw_pool(trained, config.n_pool, sample_seed, config.window,
+                                            config.sample_precision)
         return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
                 "model_path": trained.path, "model_from_cache": trained.from_cache, "pool": pool, "hal": hal,
-                "sample_seconds": seconds}
+                "sample_seconds": seconds, "sample_precision": ran, "precision": trained.precision}
 
     stored, path, hit = cache.load_or_create(config.key(arm, g), create, name="recursive", directory=directory,
                                              read_only=(SHIPPED_DIR,))
@@ -151,7 +165,9 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
     # (records written before "model_from_cache" existed, e.g. the shipped 1-D ones, lack the key)
     trained = TrainedModel(net.eval(), cfg, list(stored["losses"]), float(stored["seconds"]),
                            hit or stored.get("model_from_cache", True), str(path))
-    return trained, stored["pool"], stored["hal"], float(stored["sample_seconds"]), hit
+    trained.precision = stored.get("precision", "float32")
+    return (trained, stored["pool"], stored["hal"], float(stored["sample_seconds"]), hit,
+            stored.get("sample_precision", "float32"))
 
 
 def run_loop(config: LoopConfig, arms=ARMS, progress: bool = True, directory=None,
@@ -172,13 +188,13 @@ def run_loop(config: LoopConfig, arms=ARMS, progress: bool = True, directory=Non
             for g in range(config.generations):
                 bar.set_postfix(arm=arm, generation=g)
                 try:
-                    trained, pool, hal, seconds, hit = _generation(config, arm, g, data, directory, progress,
-                                                                   compute)
+                    trained, pool, hal, seconds, hit, ran = _generation(config, arm, g, data, directory,
+                                                                        progress, compute)
                 except MissingGeneration:
                     bar.update(config.generations - g)
                     break
                 kept = select(arm, hal, config.n, torch.Generator().manual_seed(config.seed + 1_000 * g + 7))
-                out[arm].append(Generation(arm, g, trained, pool, hal, kept, seconds, hit))
+                out[arm].append(Generation(arm, g, trained, pool, hal, kept, seconds, hit, ran))
                 data = pool[kept]
                 bar.update(1)
     return out
@@ -227,7 +243,7 @@ def histogram_kl(x: torch.Tensor, reference: torch.Tensor, bins: int, lo: float,
 
 def _cli(argv=None) -> None:
     """``python -m mode_interp.recursive [--ToyConfig field value ...] [--generations G] [--oversample F]
-    [--window W] [--loop-seed S] [--arms none variance random] [--out DIR] [--threads N]``: run (or resume)
+    [--window W] [--loop-seed S] [--sample-precision float32|bfloat16] [--arms none variance random] [--out DIR] [--threads N]``: run (or resume)
     the loop, writing each generation's record into ``DIR`` (default: the shipped checkpoints folder; records
     already there or shipped are loaded, not recomputed), and write ``DIR/recursive-<key>.json``: the
     command, the config, the record files, every generation's per-arm numbers with its training and
@@ -242,13 +258,15 @@ def _cli(argv=None) -> None:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(add_help=False)
-    for name, kind in [("generations", int), ("oversample", float), ("window", int), ("loop-seed", int)]:
+    for name, kind in [("generations", int), ("oversample", float), ("window", int), ("loop-seed", int),
+                       ("sample-precision", str)]:
         parser.add_argument(f"--{name}", type=kind, default=None)
     parser.add_argument("--arms", nargs="+", default=list(ARMS))
     loop_args, rest = parser.parse_known_args(argv)
     base, out, _ = parse_config(ToyConfig, rest, "python -m mode_interp.recursive", _cli.__doc__, SHIPPED_DIR)
     given = {k: v for k, v in {"generations": loop_args.generations, "oversample": loop_args.oversample,
-                               "window": loop_args.window, "seed": loop_args.loop_seed}.items() if v is not None}
+                               "window": loop_args.window, "seed": loop_args.loop_seed,
+                               "sample_precision": loop_args.sample_precision}.items() if v is not None}
     config = LoopConfig(base, **given)
     start = time.perf_counter()
     loop = run_loop(config, loop_args.arms, directory=out)
