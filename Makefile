@@ -34,7 +34,7 @@ run: venv
 	@echo "Executed copy: runs/$$(basename $$(ls book/$(CHAPTER)_*.ipynb))"
 
 bench: venv
-	$(BIN)/python benchmarks/run.py --json benchmarks/results.json
+	$(BIN)/python benchmarks/run.py --json benchmarks/results.json --readme README.md
 
 serve: $(BOOK_HTML)/index.html
 	$(BIN)/python -m http.server -d $(BOOK_HTML) --bind 127.0.0.1 8000

@@ -34,6 +34,7 @@ import mode_interp as mi
 from mode_interp import precision as P
 from mode_interp.models import ToyMLP
 from mode_interp.plain import plain_eps, plain_sample
+from mode_interp.report import benchmark_table as table
 
 FULL_T = 1000
 VARIANTS = {"float32": ("float32", False), "float32+compile": ("float32", True),
@@ -137,26 +138,13 @@ def window_memory(n: int, T: int) -> dict:
             "plain_trajectory_mib_at_T1000": n * FULL_T * 2 * 4 / 2 ** 20}
 
 
-def table(rows: list) -> str:
-    lines = ["| measurement | variant | ran as | speed | ratio vs plain | compile (s) | break-even (samples) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        if r["kind"] == "memory":
-            continue
-        what = f"{r['kind']}, batch {r['batch']:,}"
-        speed = f"{r['per_second']:,.0f} samples/s" if "per_second" in r else f"{r['s_per_step'] * 1e3:.1f} ms/step"
-        comp = f"{r['compile_seconds']:.1f}" if r.get("compile_seconds") is not None else ""
-        be = f"{r['break_even_samples']:,.0f}" if r.get("break_even_samples") else ("never" if "compile_seconds" in r else "")
-        lines.append(f"| {what} | {r['variant']} | {r['ran_as']} | {speed} | {r['ratio_vs_plain']:.2f}x | {comp} | {be} |")
-    return "\n".join(lines)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="reverse steps timed per sampling run")
     parser.add_argument("--chunk", type=int, default=2048, help="chunk size of the engine's sampler")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--readme", help="rewrite the table between the benchmark-table markers of this file")
     args = parser.parse_args()
     mi.configure_threads()
     q = args.quick
@@ -177,6 +165,16 @@ def main():
                "command": "python benchmarks/run.py " + " ".join(sys.argv[1:])}
     if args.json:
         Path(args.json).write_text(json.dumps([{**r, **machine} for r in rows], indent=1) + "\n")
+    if args.readme:
+        readme = Path(args.readme).read_text()
+        head, rest = readme.split("<!-- benchmark-table -->", 1)
+        tail = rest.split("<!-- /benchmark-table -->", 1)[1]
+        note = (f"Recorded {machine['date']} with `{machine['command']}`: torch {machine['torch']}, "
+                f"{machine['torch_threads']} threads, CPU capability {machine['cpu_capability']}, native bfloat16: "
+                f"{'yes' if machine['bf16_native'] else 'no'}; peak RSS of the 500k-sample x0_hat window "
+                f"{r['peak_rss_mib']:.0f} MiB.")
+        Path(args.readme).write_text(f"{head}<!-- benchmark-table -->\n{note}\n\n{table(rows)}\n"
+                                     f"<!-- /benchmark-table -->{tail}")
 
 
 if __name__ == "__main__":

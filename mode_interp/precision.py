@@ -24,6 +24,7 @@ import warnings
 import torch
 
 PRECISIONS = ("float32", "bfloat16", "auto")
+_EMULATE = [False]             # allow_emulated(): bfloat16 runs even where it is not native
 DEFAULT_SAMPLING = "auto"      # bfloat16 where it is native, float32 elsewhere (no warning)
 _WARNED: set = set()
 
@@ -72,11 +73,24 @@ def resolve(precision, device="cpu") -> str:
     device_type = torch.device(device).type
     if precision == "auto":
         return "bfloat16" if bf16_native(device_type) else "float32"
-    if precision == "bfloat16" and not bf16_native(device_type):
+    if precision == "bfloat16" and not (bf16_native(device_type) or _EMULATE[0]):
         warn_once(f"bf16-{device_type}", f"precision='bfloat16' asked for, but this {device_type} has no "
                   "native bfloat16 matrix products (emulation would be slower than float32): using float32")
         return "float32"
     return precision
+
+
+@contextlib.contextmanager
+def allow_emulated():
+    """Inside this block an explicit precision="bfloat16" runs in bfloat16 even where it is not native
+    (oneDNN then emulates it: the same rounding of the products' inputs and outputs, float32 accumulation,
+    several times slower than float32). For checking the numerics on any machine, never for speed; "auto"
+    still picks float32 there."""
+    old, _EMULATE[0] = _EMULATE[0], True
+    try:
+        yield
+    finally:
+        _EMULATE[0] = old
 
 
 def autocast(precision: str, device_type: str = "cpu"):

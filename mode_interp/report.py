@@ -18,3 +18,23 @@ def markdown_table(headers, rows) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def benchmark_table(rows) -> str:
+    """The Markdown table of ``benchmarks/results.json`` (``python benchmarks/run.py``): one line per
+    measured variant with its speed, its ratio to the plain implementation and, for a compiled variant, the
+    compile time and the number of samples at which it pays for itself."""
+    lines = []
+    for r in rows:
+        if r.get("kind") not in ("sampling", "training"):
+            continue
+        speed = (f"{r['per_second']:,.0f} samples/s" if "per_second" in r else f"{r['s_per_step'] * 1e3:.1f} ms/step")
+        comp = f"{r['compile_seconds']:.1f}" if r.get("compile_seconds") is not None else ""
+        if "compile_seconds" in r:
+            be = f"{r['break_even_samples']:,.0f}" if r.get("break_even_samples") else "never"
+        else:
+            be = ""
+        lines.append([f"{r['kind']}, batch {r['batch']:,}", r["variant"], r["ran_as"], speed,
+                      f"{r['ratio_vs_plain']:.2f}x", comp, be])
+    return markdown_table(["measurement", "variant", "ran as", "speed", "ratio vs plain", "compile (s)",
+                           "compile pays off after (samples)"], lines)

@@ -226,3 +226,20 @@ def test_sample_progressive_yields_every_step_and_observers_see_them():
     assert torch.equal(torch.stack([s.x0_hat for s in steps[-5:]]), r.x0_hat)
     with pytest.raises(ValueError, match="chunk_size"):
         sample_progressive(model.eps_for_sampling(), 4, 2, schedule, gen(), chunk_size=0)   # eager check
+
+
+def test_allow_emulated_forces_bfloat16_only_inside_the_block(no_bf16):
+    with precision.allow_emulated():
+        assert precision.resolve("bfloat16") == "bfloat16"
+        assert precision.resolve("auto") == "float32"
+    with pytest.warns(RuntimeWarning):
+        assert precision.resolve("bfloat16") == "float32"
+
+
+def test_loop_records_keep_their_float32_keys():
+    from mode_interp.recursive import LoopConfig
+    loop = LoopConfig(ToyConfig(n_train=1_000))
+    low = LoopConfig(ToyConfig(n_train=1_000), sample_precision="bfloat16")
+    assert "sample_precision" not in loop.key("none", 1) and low.key("none", 1)["sample_precision"] == "bfloat16"
+    with pytest.raises(ValueError, match="sample_precision"):
+        LoopConfig(ToyConfig(), sample_precision="auto")
