@@ -7,13 +7,13 @@ reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form d
 ``interpolation`` / ``smoothing`` (chapter 2's measurements), ``shapes`` / ``shape_counter`` / ``unet`` /
 ``image_train`` (SIMPLE SHAPES), ``detect`` (the trajectory-variance detector Hal, thresholds, ROC),
 ``precision`` (bfloat16 products and torch.compile, with fallbacks) / ``engine_check`` (bfloat16 vs float32
-validation), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
+validation), ``stats`` (t-intervals across seeds), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
 """
 
 __version__ = "0.1.0"
 
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25  # noqa: F401
-from . import precision  # noqa: F401
+from . import precision, stats  # noqa: F401
 from .diffusion import (SampleResult, Step, eps_mse_loss, posterior_step_mean, q_sample,  # noqa: F401
                         reverse_step, sample, sample_progressive, x0_from_eps)
 from .hallucination import (chi_tail, is_hallucinated, nearest_mode_distance,  # noqa: F401

@@ -8,7 +8,7 @@ per-mode spread, and the seconds taken. The verdict (``equal``) needs all three 
 - the hallucinated fractions equal under the pooled two-proportion test at 99.9% (|z| < 3.29; the runs
   are paired, so this unpaired test is conservative in favour of equality: the paired counts are also
   reported: samples hallucinated in one run and not the other);
-- each AUROC inside the other's 99.9% DeLong interval;
+- each AUROC inside the other's 99.9% DeLong interval (not tested when a run has a single class);
 - every mode's spread within ``spread_tol`` (2%) relative of the float32 one.
 
 :func:`compare_shapes` does the same for a SIMPLE SHAPES U-Net, with the shape counter's labels
@@ -43,7 +43,15 @@ def _rates(labels_a: np.ndarray, labels_b: np.ndarray) -> dict:
     return out
 
 
-def _aurocs_overlap(a: dict, b: dict) -> bool:
+def _auroc(scores, labels):
+    """Hal's AUROC with its 99.9% DeLong interval, or None when the labels hold a single class."""
+    return auroc_interval(scores, labels, Z999) if 0 < labels.sum() < len(labels) else None
+
+
+def _aurocs_overlap(a, b):
+    """Each AUROC inside the other's interval; None when either run has no AUROC (a single class)."""
+    if a is None or b is None:
+        return None
     return a["lo"] <= b["auroc"] <= a["hi"] and b["lo"] <= a["auroc"] <= b["hi"]
 
 
@@ -58,7 +66,7 @@ def _run_toy(trained, n: int, seed: int, precision: str, window: int, k: float) 
     lo, hi = wilson_interval(count, n, Z999)
     summary = mode_summary(result.x0, mixture)
     return {"precision": result.precision, "seconds": seconds, "n": n, "hallucinated": count, "rate": count / n,
-            "rate_lo": lo, "rate_hi": hi, "auroc": auroc_interval(stream.hal().numpy(), labels, Z999),
+            "rate_lo": lo, "rate_hi": hi, "auroc": _auroc(stream.hal().numpy(), labels),
             "spread": summary["std"].tolist(), "within": summary["within"], "labels": labels,
             "x0": result.x0}
 
@@ -80,7 +88,7 @@ def compare_toy(trained, n: int, seed: int, precision: str = "bfloat16", window:
     out["spread_max_rel"] = float(np.nanmax(rel))
     out["spreads_equal"] = out["spread_max_rel"] <= spread_tol
     out["max_abs_x0"] = float((a["x0"] - b["x0"]).abs().max())
-    out["equal"] = out["rates_equal"] and out["aurocs_overlap"] and out["spreads_equal"]
+    out["equal"] = out["rates_equal"] and out["aurocs_overlap"] is not False and out["spreads_equal"]
     for run in (a, b):
         del run["labels"], run["x0"]
     return out
@@ -100,7 +108,7 @@ def _run_shapes(trained, n: int, seed: int, steps: int, precision: str, window: 
     lo, hi = wilson_interval(count, int(keep.sum()), Z999)
     return {"precision": result.precision, "seconds": seconds, "n": n, "readable": int(keep.sum()),
             "hallucinated": count, "rate": count / int(keep.sum()), "rate_lo": lo, "rate_hi": hi,
-            "auroc": auroc_interval(detect.hal(result.x0_hat).numpy()[keep], y, Z999), "labels": label,
+            "auroc": _auroc(detect.hal(result.x0_hat).numpy()[keep], y), "labels": label,
             "x0": result.x0}
 
 
@@ -123,7 +131,7 @@ def compare_shapes(trained, n: int, seed: int, steps: int = 100, precision: str 
            "aurocs_overlap": _aurocs_overlap(a["auroc"], b["auroc"]),
            "labels_changed": float((a["labels"] != b["labels"]).mean()),
            "max_abs_x0": float((a["x0"] - b["x0"]).abs().max())}
-    out["equal"] = out["rates_equal"] and out["aurocs_overlap"]
+    out["equal"] = out["rates_equal"] and out["aurocs_overlap"] is not False
     for run in (a, b):
         del run["labels"], run["x0"]
     return out
