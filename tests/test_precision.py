@@ -243,3 +243,18 @@ def test_loop_records_keep_their_float32_keys():
     assert "sample_precision" not in loop.key("none", 1) and low.key("none", 1)["sample_precision"] == "bfloat16"
     with pytest.raises(ValueError, match="sample_precision"):
         LoopConfig(ToyConfig(), sample_precision="auto")
+
+
+def test_benchmark_table_reads_the_record_format():
+    from mode_interp.report import benchmark_table
+    rows = [{"kind": "sampling", "batch": 100_000, "variant": "plain", "ran_as": "plain", "per_second": 128.0,
+             "ratio_vs_plain": 1.0},
+            {"kind": "sampling", "batch": 100_000, "variant": "bfloat16+compile", "ran_as": "float32+compile",
+             "per_second": 700.0, "ratio_vs_plain": 5.47, "compile_seconds": 20.0, "break_even_samples": 12_345.6},
+            {"kind": "training", "batch": 10_000, "variant": "bfloat16", "ran_as": "bfloat16", "s_per_step": 0.025,
+             "ratio_vs_plain": 4.0},
+            {"kind": "memory", "batch": 500_000, "variant": "float32", "ran_as": "float32", "peak_rss_mib": 280.0}]
+    text = benchmark_table(rows).splitlines()
+    assert len(text) == 5                                   # header, rule, three measured rows (memory apart)
+    assert "| sampling, batch 100,000 | bfloat16+compile | float32+compile | 700 samples/s | 5.47x | 20.0 | 12,346 |" in text
+    assert "| training, batch 10,000 | bfloat16 | bfloat16 | 25.0 ms/step | 4.00x |  |  |" in text
