@@ -84,6 +84,8 @@ def reverse_step(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Sch
                          f"{tuple(eps_hat.shape) if isinstance(eps_hat, torch.Tensor) else type(eps_hat).__name__}")
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    if clip_x0 is not None:
+        clip_x0 = check_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
     mean, x0_hat = posterior_step_mean(x_t, t, eps_hat, schedule, clip_x0)
     if t == 0:
         return mean, x0_hat
@@ -130,7 +132,7 @@ def _chunked_eps(eps_fn: EpsFn, x: torch.Tensor, t: int, chunk_size: int) -> tor
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         raise ValueError(f"eps_fn must return a tensor of the shape of x_t {tuple(x.shape)}, got "
                          f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
-    return out.to(x.dtype)
+    return out.to(x.dtype)        # a float32 eps in a float64 chain is promoted before the step
 
 
 def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
@@ -160,12 +162,12 @@ def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, gene
 
 def _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, device, progress, clip_x0):
     x = torch.randn(n, dim, generator=generator, dtype=dtype, device=device)
-    with torch.inference_mode():
-        for t in tqdm(range(schedule.T - 1, -1, -1), disable=not progress, desc="sampling", unit="step"):
+    for t in tqdm(range(schedule.T - 1, -1, -1), disable=not progress, desc="sampling", unit="step"):
+        with torch.no_grad():          # around each step only: never around the yield (the caller's own code)
             x_prev, x0_hat = reverse_step(x, t, _chunked_eps(eps_fn, x, t, chunk_size), schedule, generator,
                                           variance, clip_x0)
-            yield Step(t, x, x0_hat, x_prev)
-            x = x_prev
+        yield Step(t, x, x0_hat, x_prev)
+        x = x_prev
 
 
 def _observers(observer) -> list:

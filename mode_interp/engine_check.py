@@ -78,7 +78,8 @@ def compare_toy(trained, n: int, seed: int, precision: str = "bfloat16", window:
     "aurocs_overlap", "spread_max_rel", "spreads_equal", "max_abs_x0", "equal"}``."""
     n = check_int("n", n, 2, None)
     check_int("seed", seed, 0, None)
-    check_precision(precision)
+    if check_precision(precision) != "bfloat16":
+        raise ValueError(f"precision must be 'bfloat16' (it is compared with float32), got {precision!r}")
     spread_tol = check_float("spread_tol", spread_tol, 0.0, 1.0, lo_open=True)
     a = _run_toy(trained, n, seed, "float32", window, k)
     b = _run_toy(trained, n, seed, precision, window, k)
@@ -103,6 +104,8 @@ def _run_shapes(trained, n: int, seed: int, steps: int, precision: str, window: 
     seconds = time.perf_counter() - start
     label = np.array([r["label"] for r in sc.count_shapes(result.x0, tol)])
     keep = np.isin(label, ("valid", "hallucinated"))
+    if not keep.any():
+        raise ValueError(f"none of the {n} generated images is readable (valid or hallucinated): nothing to compare")
     y = label[keep] == "hallucinated"
     count = int(y.sum())
     lo, hi = wilson_interval(count, int(keep.sum()), Z999)
@@ -122,10 +125,12 @@ def compare_shapes(trained, n: int, seed: int, steps: int = 100, precision: str 
     from .shapes import to_model_space
 
     n = check_int("n", n, 2, None)
+    if check_precision(precision) != "bfloat16":
+        raise ValueError(f"precision must be 'bfloat16' (it is compared with float32), got {precision!r}")
     data = trained.config.data()
     tol = sc.fit_tolerances(data, to_model_space(data.images, trained.config.resolution))
     a = _run_shapes(trained, n, seed, steps, "float32", window, tol)
-    b = _run_shapes(trained, n, seed, steps, check_precision(precision), window, tol)
+    b = _run_shapes(trained, n, seed, steps, precision, window, tol)
     z = two_proportion_z(a["hallucinated"], a["readable"], b["hallucinated"], b["readable"])
     out = {"float32": a, precision: b, "z": z, "rates_equal": abs(z) < Z999,
            "aurocs_overlap": _aurocs_overlap(a["auroc"], b["auroc"]),
@@ -160,5 +165,6 @@ def compare_training(config, n: int, sample_seed: int, k: float = 5.0, train=Non
     out.update(_rates(out["float32"].pop("labels"), out["bfloat16"].pop("labels")))
     out.pop("paired_discordant", None)      # two different models: no pairing
     out["gates_pass"] = all(all(out[p]["gate"].values()) for p in ("float32", "bfloat16"))
-    out["equal"] = out["rates_equal"] and out["gates_pass"]
+    out["ran_as_asked"] = all(out[p]["trained_in"] == p for p in ("float32", "bfloat16"))
+    out["equal"] = out["rates_equal"] and out["gates_pass"] and out["ran_as_asked"]
     return out

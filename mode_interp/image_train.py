@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
@@ -25,10 +26,10 @@ from . import cache
 from ._validate import check_choice, check_float, check_int
 from .cli import parse_config
 from .diffusion import SampleResult, eps_mse_loss, sample
-from .precision import DEFAULT_SAMPLING, check_precision, resolve
+from .precision import DEFAULT_SAMPLING, check_precision, require_native, resolve
 from .schedule import Schedule, linear_schedule, respace
 from .shapes import RESOLUTIONS, ShapesData, simple_shapes, to_model_space
-from .train import SHIPPED_DIR, source_of
+from .train import SHIPPED_DIR, _NotNative, source_of
 from .unet import UNet
 
 
@@ -146,6 +147,7 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     g = torch.Generator(device=device).manual_seed(config.seed)
     precision = resolve(config.precision, device)       # float32 (with a warning) where bf16 is not native
+    resume = resume and precision == config.precision   # a fallback run neither reads nor writes the run file
     state = cache.load_verified(run_path, config.run_dict()) if resume else None
     step, losses, seconds = 0, [], 0.0
     if state is not None and state["step"] <= config.steps:
@@ -182,7 +184,7 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
                 losses.append(running / 50)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
                 running = 0.0
-            if step % checkpoint_every == 0 or step == config.steps:
+            if (step % checkpoint_every == 0 or step == config.steps) and precision == config.precision:
                 save()
     seconds += time.perf_counter() - start
     return TrainedUNet(ema.cpu().eval(), config, losses, seconds, precision=precision)
@@ -191,14 +193,23 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
 def load_or_train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = True, directory=None,
                          shipped: bool = True, retrain: bool = False) -> TrainedUNet:
     """The stored model for ``config`` (cache folder, then shipped checkpoints), else train it (resuming
-    its run file unless ``retrain``) and cache it. Stores EMA weights, losses and training seconds."""
+    its run file unless ``retrain``) and cache it. Stores EMA weights, losses and training seconds. As
+    :func:`mode_interp.train.load_or_train`, a bfloat16 config trained where bfloat16 is not native trains
+    in float32 (with a warning) and is not cached."""
     def create():
+        if resolve(config.precision, device) != config.precision:
+            raise _NotNative
         trained = train_shapes(config, device, progress, directory=directory, resume=not retrain)
         return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
                 "precision": trained.precision}
 
-    stored, path, hit = cache.load_or_create(config.to_dict(), create, name="shapes-unet", directory=directory,
-                                             refresh=retrain, read_only=(SHIPPED_DIR,) if shipped else ())
+    try:
+        stored, path, hit = cache.load_or_create(config.to_dict(), create, name="shapes-unet", directory=directory,
+                                                 refresh=retrain, read_only=(SHIPPED_DIR,) if shipped else ())
+    except _NotNative:
+        warnings.warn(f"precision={config.precision!r} is not native here: trained in float32 instead, and not "
+                      "cached under the config's key", RuntimeWarning, stacklevel=2)
+        return train_shapes(config, device, progress, directory=directory, resume=False)
     model = UNet(config.channels)
     model.load_state_dict(stored["state_dict"])
     return TrainedUNet(model.eval(), config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
@@ -211,6 +222,7 @@ def _cli(argv=None) -> None:
     checkpoints folder) and record the command, config and training time in ``MANIFEST.json`` there."""
     config, out, device = parse_config(ShapesConfig, argv, "python -m mode_interp.image_train", _cli.__doc__,
                                        SHIPPED_DIR)
+    require_native(config.precision, device)
     trained = train_shapes(config, device)
     path = out / cache.file_name(config.to_dict(), "shapes-unet")
     cache.save_atomic({"state_dict": trained.model.state_dict(), "losses": trained.losses,

@@ -1,12 +1,13 @@
 """Numerical precision and compilation of the networks' matrix products, with safe fallbacks.
 
-``precision="bfloat16"`` runs the networks' large matrix products (the toy MLP's block layers, the U-Net's
-convolutions) under ``torch.autocast`` in bfloat16, 8 bits of mantissa, on hardware that computes them
-natively (AVX-512 BF16 / AMX CPUs, CUDA GPUs of compute capability >= 8). Everything else stays in float32
-or float64: the inputs x_t and the first and last layers (whose inputs are the data and whose outputs
-are eps_hat; they are < 1% of the FLOPs), LayerNorm / GroupNorm, the residual stream, the time embedding,
-and everything the sampler does with eps_hat (x0_hat, the posterior step, Hal) and the schedule.
-``precision="float32"`` is the reference.
+``precision="bfloat16"`` runs the networks' large matrix products under ``torch.autocast`` in bfloat16
+(8 bits of mantissa, float32 accumulation), on hardware that computes them natively (AVX512-BF16 / AMX
+CPUs, CUDA GPUs of compute capability >= 8). In the toy MLP these are the blocks' width x width products;
+its input layer (whose input is x_t), its output layer (eps_hat), every LayerNorm, the residual stream and
+the time embedding stay float32. In the U-Net the inner convolutions and the blocks' time projections run
+in bfloat16 (and so do their residual sums, as under any autocast); its first and last convolutions, its
+time MLP and every GroupNorm stay float32. Everything the sampler does with eps_hat (x0_hat, the
+posterior step, Hal) and the schedule stays float32 / float64. ``precision="float32"`` is the reference.
 
 ``compile=True`` wraps a network's per-chunk forward in :func:`torch.compile` (inductor, fused kernels).
 
@@ -50,19 +51,23 @@ def check_compile(compile) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def bf16_native(device_type: str = "cpu") -> bool:
-    """Whether ``device_type`` ("cpu" or "cuda") computes bfloat16 matrix products natively."""
+    """Whether ``device_type`` computes bfloat16 matrix products natively: a CPU with AVX512-BF16 or AMX
+    (an AVX-512 CPU without them only emulates bfloat16, several times slower), a CUDA GPU with native
+    bfloat16 (compute capability >= 8). Any other device type: False."""
     if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    probe = getattr(torch.backends.mkldnn, "is_available", lambda: False)() and getattr(
-        torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if probe is None:                  # a torch without the oneDNN probe: look at the CPU flags
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = f.read()
-            return "avx512_bf16" in flags or "amx_bf16" in flags
-        except OSError:
-            return False
-    return bool(probe())
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device_type != "cpu":
+        return False
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    probes = [p for p in probes if callable(p)]
+    if probes:
+        return any(bool(p()) for p in probes)
+    try:                               # a torch without the probes: look at the CPU flags
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve(precision, device="cpu") -> str:
@@ -77,6 +82,18 @@ def resolve(precision, device="cpu") -> str:
         warn_once(f"bf16-{device_type}", f"precision='bfloat16' asked for, but this {device_type} has no "
                   "native bfloat16 matrix products (emulation would be slower than float32): using float32")
         return "float32"
+    return precision
+
+
+def require_native(precision: str, device="cpu") -> str:
+    """``precision`` itself, or a ValueError where it would fall back: for results stored under a key that
+    names their precision (a training command, a loop's records), which must never hold another one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ran = resolve(precision, device)
+    if ran != precision:
+        raise ValueError(f"precision={precision!r} is not native on this {torch.device(device).type} (it would run "
+                         f"{ran}, and the result is stored under a key that says {precision}): use 'float32' here")
     return precision
 
 
@@ -128,15 +145,16 @@ class Compiled:
         if self.active:
             try:
                 return self.compiled(*args, **kwargs)
-            except ValueError:         # the function's own input checks: not a compiler failure
-                raise
+            except (ValueError, MemoryError, torch.OutOfMemoryError, KeyboardInterrupt):
+                raise                  # the function's own input checks, or out of memory: not the compiler
             except Exception as e:     # compilation happens at the first call of each shape
                 self._fail(e)
         return self.fn(*args, **kwargs)
 
 
-def describe(sampling: str = DEFAULT_SAMPLING, device="cpu") -> str:
-    """One sentence for a chapter: the precision its network samples ran in here, and why."""
+def describe(sampling: str = DEFAULT_SAMPLING, device="cpu", trained: str = "float32") -> str:
+    """One sentence for a chapter: the precision its network samples ran in on ``device``, and why, and
+    the precision its models were trained in (``trained``: the chapters' shipped models are float32)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ran = resolve(sampling, device)
@@ -144,4 +162,4 @@ def describe(sampling: str = DEFAULT_SAMPLING, device="cpu") -> str:
     why = ("this machine computes bfloat16 matrix products natively" if native else
            "this machine has no native bfloat16 matrix products")
     return (f"network samples here ran in {ran} matrix products ({why}; "
-            f"precision='{sampling}'), and every model was trained in float32")
+            f"precision='{sampling}'), and every model was trained in {trained}")

@@ -32,7 +32,7 @@ from . import cache
 from ._validate import check_float, check_int
 from .detect import WindowVariance, keep_lowest
 from .models import ToyMLP
-from .precision import check_precision
+from .precision import check_precision, require_native
 from .train import SHIPPED_DIR, TrainedModel, ToyConfig, load_or_train, train
 
 ARMS = ("none", "variance", "random")
@@ -146,6 +146,7 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
     def create():
         if not compute:
             raise MissingGeneration(f"{arm} generation {g}")
+        require_native(config.sample_precision)        # the record's key names its sampling precision
         if g == 0:
             trained = load_or_train(config.base, progress=progress, directory=directory)
         else:

@@ -31,7 +31,7 @@ def benchmark_table(rows) -> str:
         speed = (f"{r['per_second']:,.0f} samples/s" if "per_second" in r else f"{r['s_per_step'] * 1e3:.1f} ms/step")
         comp = f"{r['compile_seconds']:.1f}" if r.get("compile_seconds") is not None else ""
         if "compile_seconds" in r:
-            be = f"{r['break_even_samples']:,.0f}" if r.get("break_even_samples") else "never"
+            be = f"{r['break_even_samples']:,.0f}" if r.get("break_even_samples") is not None else "never"
         else:
             be = ""
         lines.append([f"{r['kind']}, batch {r['batch']:,}", r["variant"], r["ran_as"], speed,

@@ -89,5 +89,5 @@ def mean_interval(values, confidence: float = 0.95) -> dict:
     n, mean, sd = len(v), float(v.mean()), float(v.std(ddof=1))
     half = student_t_quantile((1 + confidence) / 2, n - 1) * sd / math.sqrt(n)
     t = mean / (sd / math.sqrt(n)) if sd > 0 else math.nan
-    p = 2 * (1 - student_t_cdf(abs(t), n - 1)) if sd > 0 else math.nan
+    p = incomplete_beta((n - 1) / 2, 0.5, (n - 1) / (n - 1 + t * t)) if sd > 0 else math.nan   # 2 P(T > |t|)
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "n": n, "t": t, "p": p}

@@ -11,6 +11,7 @@ converge in a tenth of the paper's 100k steps.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from dataclasses import asdict, dataclass, field, replace
 
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 from . import cache
 from .cli import parse_config
 from ._validate import check_choice, check_float, check_int, check_points
-from .precision import DEFAULT_SAMPLING, check_precision, resolve
+from .precision import DEFAULT_SAMPLING, check_precision, require_native, resolve
 from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25
 from .digits import digits_pca
 from .diffusion import SampleResult, eps_mse_loss, sample
@@ -233,27 +234,44 @@ def source_of(from_cache: bool, path) -> str:
     return "shipped checkpoint" if Path(path).parent == SHIPPED_DIR else "local cache"
 
 
+class _NotNative(Exception):
+    """Raised inside a cache's create(): the config's training precision cannot run here."""
+
+
 def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
                   directory=None, shipped: bool = True, retrain: bool = False) -> TrainedModel:
     """The stored model for ``config`` if a valid file exists, else train it and cache it.
 
     Looks in the cache folder (``directory``, default :func:`mode_interp.cache.cache_dir`), then, if
     ``shipped``, in the checkpoints shipped with the package (:data:`SHIPPED_DIR`, see its MANIFEST.json).
-    ``retrain=True`` ignores both and trains from scratch (the result is cached).
+    ``retrain=True`` ignores both and trains from scratch (the result is cached). A bfloat16 config that
+    must be trained on a machine without native bfloat16 trains in float32 (with a warning) and is *not*
+    cached, so that no float32 model is ever stored under a bfloat16 key.
     """
     def create():
+        if resolve(config.precision, device) != config.precision:
+            raise _NotNative
         trained = train(config, device, progress)
         return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
                 "precision": trained.precision}
 
-    stored, path, hit = cache.load_or_create(config.to_dict(), create, name=f"toy-{config.data}",
-                                             directory=directory, refresh=retrain,
-                                             read_only=(SHIPPED_DIR,) if shipped else ())
+    try:
+        stored, path, hit = cache.load_or_create(config.to_dict(), create, name=f"toy-{config.data}",
+                                                 directory=directory, refresh=retrain,
+                                                 read_only=(SHIPPED_DIR,) if shipped else ())
+    except _NotNative:
+        warnings.warn(f"precision={config.precision!r} is not native here: trained in float32 instead, and not "
+                      "cached under the config's key", RuntimeWarning, stacklevel=2)
+        return train(config, device, progress)
+    if stored.get("precision", "float32") != config.precision:    # files from before the option: float32
+        warnings.warn(f"{path} holds a model trained in {stored.get('precision', 'float32')}, not "
+                      f"{config.precision}: retraining", RuntimeWarning, stacklevel=2)
+        return load_or_train(config, device, progress, directory, shipped, retrain=True)
     model = ToyMLP(config.dim, config.width, config.n_blocks, config.share_blocks)
     model.load_state_dict(stored["state_dict"])
     model.eval()
     return TrainedModel(model, config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
-                        stored.get("precision", "float32"))      # files from before the option: float32
+                        stored.get("precision", "float32"))
 
 
 def _cli(argv=None) -> None:
@@ -265,6 +283,7 @@ def _cli(argv=None) -> None:
     """
     config, out, device = parse_config(ToyConfig, argv, "python -m mode_interp.train", _cli.__doc__,
                                        SHIPPED_DIR)
+    require_native(config.precision, device)
     trained = load_or_train(config, device=device, directory=out, shipped=False, retrain=True)
     cache.record_manifest(out, Path(trained.path).name, argv, config.to_dict(), trained.seconds, device,
                           trained.losses[-1] if trained.losses else None, precision=trained.precision)

@@ -9,8 +9,9 @@ ddpm-torch layout, trimmed). Default channels (16, 32, 64): 0.62 M parameters, r
 (32 x 32 or 64 x 64). :meth:`UNet.eps_flat` adapts it to the flat ``(n, r*r)`` interface of
 :mod:`mode_interp.diffusion`, so training and sampling reuse the toy engine.
 
-``precision="bfloat16"`` (:mod:`mode_interp.precision`) runs the convolutions and linear layers under
-bfloat16 autocast; every GroupNorm gets float32 input and eps_hat is returned in float32.
+``precision="bfloat16"`` (:mod:`mode_interp.precision`) runs the inner convolutions and the blocks' time
+projections under bfloat16 autocast; the first and last convolutions (on x_t and producing eps_hat), the
+time MLP and every GroupNorm run in float32.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ class UNet(nn.Module):
             raise ValueError(f"x must be (n, {self.in_channels}, r, r) with r divisible by "
                              f"{2 ** (len(self.channels) - 1)}, got {tuple(x.shape)}")
         t = torch.full((x.shape[0],), t, device=x.device) if isinstance(t, int) else t
-        code = self.time_mlp(timestep_embedding(t, self.channels[0]).to(x.dtype))
-        h, skips = self.conv_in(x), []
+        with torch.autocast(x.device.type, enabled=False):      # float32 even under bfloat16 autocast
+            code = self.time_mlp(timestep_embedding(t, self.channels[0]).to(x.dtype))
+            h, skips = self.conv_in(x.float()), []
         for i, block in enumerate(self.down):
             h = block(h, code)
             skips.append(h)
@@ -85,7 +87,8 @@ class UNet(nn.Module):
             h = block(torch.cat([h, skips.pop()], dim=1), code)
             if i < len(self.upsample):
                 h = self.upsample[i](F.interpolate(h, scale_factor=2.0, mode="nearest"))
-        return self.conv_out(F.silu(self.norm_out(h.float())))
+        with torch.autocast(h.device.type, enabled=False):
+            return self.conv_out(F.silu(self.norm_out(h.float())))
 
     @torch.no_grad()
     def bottleneck_features(self, x: torch.Tensor, t: int = 0) -> torch.Tensor:

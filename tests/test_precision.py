@@ -14,6 +14,8 @@ from mode_interp.models import ToyMLP
 from mode_interp.train import ToyConfig, train
 from mode_interp.unet import UNet
 
+from dataclasses import replace
+
 from conftest import gen
 
 
@@ -129,9 +131,19 @@ def test_a_failing_compile_falls_back_to_eager(monkeypatch):
         r = mi.sample(eps, 30, 2, mi.linear_schedule(T=4), gen(0))
     ref = mi.sample(model.eps_for_sampling(), 30, 2, mi.linear_schedule(T=4), gen(0))
     assert torch.equal(r.x0, ref.x0) and r.compiled is False
-    compiled = precision.Compiled(lambda x: (_ for _ in ()).throw(ValueError("x must be positive")))
-    with pytest.raises(ValueError, match="x must be positive"):     # the function's own errors pass through
+
+
+def test_compiled_passes_the_functions_own_errors_through(monkeypatch):
+    def compiled_raises_value_error(fn, **kwargs):
+        def run(*a, **k):
+            raise ValueError("x must be positive")           # as the compiled function's own input check would
+        return run
+
+    monkeypatch.setattr(torch, "compile", compiled_raises_value_error)
+    compiled = precision.Compiled(lambda x: x)
+    with pytest.raises(ValueError, match="x must be positive"):
         compiled(1)
+    assert compiled.active                                  # not mistaken for a compiler failure
 
 
 def test_compiled_sampling_matches_eager():
@@ -201,6 +213,32 @@ def _old_sample(eps_fn, n, dim, schedule, generator, window, chunk_size, clip_x0
                 if t < window:
                     x0_hat[window - 1 - t, rows] = x0_pred
     return x, x0_hat
+
+
+def test_bfloat16_training_where_it_is_not_native_is_not_cached(no_bf16, tmp_path, monkeypatch):
+    from mode_interp.recursive import LoopConfig, run_loop
+    from mode_interp.train import load_or_train
+    config = ToyConfig(width=32, n_train=500, batch_size=250, steps=4, T=20, precision="bfloat16")
+    with pytest.warns(RuntimeWarning, match="not cached"):
+        trained = load_or_train(config, progress=False, directory=tmp_path)
+    assert trained.precision == "float32" and not trained.from_cache and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="not native"):     # a record keyed by bfloat16 is never made here
+        run_loop(LoopConfig(replace(config, precision="float32"), generations=1, window=2,
+                            sample_precision="bfloat16"), progress=False, directory=tmp_path)
+    with pytest.raises(ValueError, match="not native"):
+        precision.require_native("bfloat16")
+
+
+def test_sampling_leaves_no_inference_or_no_grad_mode_behind():
+    model = _model()
+    with pytest.raises(ZeroDivisionError):
+        mi.sample(model.eps_for_sampling(), 10, 2, mi.linear_schedule(T=4), gen(), observer=lambda *a: 1 / 0)
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    steps = sample_progressive(model.eps_for_sampling(), 10, 2, mi.linear_schedule(T=4), gen())
+    next(steps)                                              # suspended inside the chain
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    r = mi.sample(model.eps_for_sampling(), 10, 2, mi.linear_schedule(T=4), gen())
+    r.x0.add_(1.0)                                           # an ordinary tensor (not an inference tensor)
 
 
 @pytest.mark.parametrize("chunk_size, clip_x0", [(64, None), (1000, None), (37, 1.5)])
