@@ -6,7 +6,8 @@
 Sampling (same seed, same noise, :func:`mode_interp.engine_check.compare_toy` / ``compare_shapes``): the
 shipped 1-D {1,2,3} model (chapter 2's main model), the shipped 2-D grid (10k + 4k steps) and chapter 3's
 SIMPLE SHAPES U-Net. Training (:func:`mode_interp.engine_check.compare_training`): chapter 5's small 1-D
-recipe trained in float32 and in bfloat16 for ``--train-seeds`` seeds, sampled in float32.
+recipe (with its step decay) trained in float32 and in bfloat16 for ``--train-seeds`` seeds, sampled in
+float32.
 
 On a CPU without native bfloat16 the engine falls back to float32, and the comparison would compare float32
 with itself. ``--allow-emulated`` forces bfloat16 there (oneDNN's emulation: the same bfloat16 rounding of
@@ -34,7 +35,8 @@ from mode_interp.train import ToyConfig, load_or_train
 
 MAIN_1D = ToyConfig(n_train=20_000, steps=3_000).continued(1_000, 1e-4)          # chapter 2's main model
 GRID = ToyConfig(data="grid_25", n_train=100_000, steps=10_000).continued(4_000, 1e-4)
-TRAIN_RECIPE = dict(width=64, n_train=10_000, batch_size=2_000, lr=2e-3, steps=3_000)   # chapter 5's 1-D
+TRAIN_RECIPE = dict(width=64, n_train=10_000, batch_size=2_000, lr=2e-3, steps=4_000, late_from=3_000,
+                    late_lr=1e-4)                          # chapter 5's 1-D recipe (3,000 steps + 1,000 at 1e-4)
 
 
 def main():
