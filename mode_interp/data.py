@@ -1,4 +1,4 @@
-"""Gaussian-mixture data sets of the paper (paper-notes §3.2, §3.3).
+"""Gaussian-mixture data sets of the paper (the paper's 1-D and 2-D experiments and its official code).
 
 A mixture with K modes mu_k in R^d, one shared isotropic standard deviation sigma and weights w_k:
     p(x0) = sum_k w_k N(x0; mu_k, sigma^2 I).

@@ -1,4 +1,4 @@
-"""The trajectory-variance detector ("Hal", paper-notes §5) and the analysis of a threshold on it.
+"""The trajectory-variance detector ("Hal", the paper's detection section and its official code) and the analysis of a threshold on it.
 
 For a generated sample, the predicted clean sample of reverse step t is
 x0_hat^(t) = (x_t - sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) / sqrt(alpha_bar_t). Over a window W of steps,

@@ -1,6 +1,6 @@
 """Which samples of a Gaussian mixture are hallucinations, and how often the true mixture makes them.
 
-Label (paper-notes §3.2, §3.3; the paper's own rule was not recovered): a point is *hallucinated* when
+Label (the paper's 1-D and 2-D experiments; the paper's own rule was not recovered): a point is *hallucinated* when
 its Euclidean distance to the nearest mode exceeds k sigma. The default k = 5 is chosen so that the true
 mixture itself almost never crosses the line (1-D: erfc(5/sqrt 2) = 5.7e-7; 2-D: exp(-12.5) = 3.7e-6),
 while a point halfway between two modes (20 sigma from each in 1-D, 20 sigma in 2-D too) is far beyond

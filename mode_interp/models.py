@@ -1,4 +1,4 @@
-"""The paper's toy network: a time-conditioned residual MLP that predicts eps (paper-notes §3.1).
+"""The paper's toy network: a time-conditioned residual MLP that predicts eps (the paper's toy setup and its official code).
 
     h_0 = W_in x_t                                       (no bias)
     c   = LeakyReLU(W_t e(t) + b_t),   e(t) sinusoidal   (time code, 128-d)

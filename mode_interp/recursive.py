@@ -1,4 +1,4 @@
-"""Recursive (self-consuming) training with and without pre-emptive filtering (paper-notes §6).
+"""Recursive (self-consuming) training with and without pre-emptive filtering (the paper's recursive-training experiment and its official code).
 
 Generation 0 trains on real data. Generation g >= 1 trains a *freshly initialised* model, with the same
 recipe, only on data drawn from generation g-1's model (same size n, no real data mixed in). Each

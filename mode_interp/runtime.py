@@ -2,7 +2,7 @@
 
 ``MODE_INTERP_FAST=1`` (set by CI and by ``make test``) makes chapters pick their reduced sizes.
 ``MODE_INTERP_THREADS=N`` sets torch's intra-op threads; give each parallel worker one thread, since two
-torch threads collapse when another process shares the 2 cores (design.md, Performance).
+torch threads collapse when another process shares the 2 cores (measured on the project's 2-core machines).
 """
 
 from __future__ import annotations

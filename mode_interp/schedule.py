@@ -4,7 +4,7 @@ Forward process (Ho et al. 2020, eq. 4):  q(x_t | x_0) = N( sqrt(alpha_bar_t) x_
 with alpha_t = 1 - beta_t and alpha_bar_t = prod_{s <= t} alpha_s. Time is 0-indexed, t = 0 .. T-1,
 as in the official code: t = 0 is the first noising step, not the clean data.
 
-The paper's constants (paper-notes §3.1): T = 1000, beta linear from 1e-3 to 0.2.
+The paper's constants (the paper's toy setup and its official code): T = 1000, beta linear from 1e-3 to 0.2.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Count the shapes in SIMPLE SHAPES images, real or generated, and label each image (paper-notes §3.4).
+"""Count the shapes in SIMPLE SHAPES images, real or generated, and label each image (the paper's SIMPLE SHAPES experiment).
 
 Reading one image (intensity in [0, 1], 64 x 64 or 32 x 32):
 

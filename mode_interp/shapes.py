@@ -1,4 +1,4 @@
-"""SIMPLE SHAPES (paper-notes §3.4): 64x64 images with a triangle, a square and a pentagon, each in its own
+"""SIMPLE SHAPES (the paper's SIMPLE SHAPES experiment): 64x64 images with a triangle, a square and a pentagon, each in its own
 column and each present independently with probability 1/2.
 
 Layout: three panels of 21 x 63 px side by side (63 x 63), zero-padded by one bottom row and one right

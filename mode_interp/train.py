@@ -1,4 +1,4 @@
-"""Seeded, CPU-first training of the toy eps-network (paper-notes §3.1), with load-or-train caching.
+"""Seeded, CPU-first training of the toy eps-network (the paper's toy setup and its official code), with load-or-train caching.
 
 Defaults follow the official code: Adam (lr 1e-3, betas 0.9/0.999), batch 10,000, eps-MSE with t uniform
 on {0..T-1}, no EMA, no gradient clipping. Two deliberate differences, both stated: the training set is

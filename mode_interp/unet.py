@@ -1,4 +1,4 @@
-"""A small DDPM U-Net for SIMPLE SHAPES, sized for a 2-core CPU (paper-notes §3.4: "a DDPM with a U-Net").
+"""A small DDPM U-Net for SIMPLE SHAPES, sized for a 2-core CPU (the paper's SIMPLE SHAPES experiment: "a DDPM with a U-Net").
 
     eps_theta(x_t, t): conv_in -> [ResBlock(c_i) -> Downsample] per level -> ResBlock (middle)
                        -> [concat skip -> ResBlock(c_i) -> Upsample] per level -> GN -> SiLU -> conv_out
