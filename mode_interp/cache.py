@@ -6,6 +6,12 @@ leaves a half-written file under the final name; a truncated, corrupted or misma
 detected on load and retrained, never silently used.
 
 Cache folder: ``MODE_INTERP_CACHE`` if set, else ``.cache/models`` in the repository checkout.
+
+Keys hash the config with the **cache schema number** :data:`CACHE_SCHEMA`, not the package version: a
+release that changes no stored format keeps every cached and shipped file valid. Bump the schema only
+when what a file holds, or how a config maps to it, changes. (Schema 1's keys hash the token "0.1.0", the
+package version under which the scheme began, so the files made before the schema number existed keep
+their names.)
 """
 
 from __future__ import annotations
@@ -29,10 +35,16 @@ def cache_dir() -> Path:
     return Path(given) if given else Path(__file__).resolve().parents[1] / ".cache" / "models"
 
 
-def config_key(config: dict) -> str:
-    """SHA-256 of the canonical JSON of ``config`` plus the package version."""
+CACHE_SCHEMA = 1
+_SCHEMA_TOKENS = {1: "0.1.0"}      # what each schema number hashes as (module docstring)
+
+
+def config_key(config: dict, schema: int = CACHE_SCHEMA) -> str:
+    """SHA-256 of the canonical JSON of ``config`` plus the cache schema's token."""
+    if schema not in _SCHEMA_TOKENS:
+        raise ValueError(f"schema must be one of {sorted(_SCHEMA_TOKENS)}, got {schema!r}")
     try:
-        text = json.dumps({"config": config, "version": __version__}, sort_keys=True)
+        text = json.dumps({"config": config, "version": _SCHEMA_TOKENS[schema]}, sort_keys=True)
     except TypeError as e:
         raise ValueError(f"config must be JSON-serialisable (plain numbers, strings, lists): {e}") from e
     return hashlib.sha256(text.encode()).hexdigest()
@@ -44,7 +56,7 @@ def save_atomic(obj, path: Path, config: dict) -> None:
     torch.save(obj, buf)
     payload = buf.getvalue()
     wrapper = {"payload": payload, "sha256": hashlib.sha256(payload).hexdigest(), "config": config,
-               "version": __version__}
+               "schema": CACHE_SCHEMA, "version": __version__}
     atomic_write(path, lambda f: torch.save(wrapper, f))
 
 

@@ -29,6 +29,7 @@ import torch
 from ._validate import check_float, check_int
 from .optimal import transition_width
 from .schedule import Schedule
+from .stats import auroc_components, delong_interval
 
 
 def _window_slice(k: int, length: int | None, offset: int) -> slice:
@@ -241,67 +242,19 @@ def roc_curve(scores, labels) -> dict:
             "thresholds": np.r_[np.inf, np.nextafter(s[last], -np.inf)]}
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of x with ties given their average rank."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    ranks = np.empty(len(x))
-    starts = np.r_[0, np.flatnonzero(np.diff(xs)) + 1]
-    ends = np.r_[starts[1:], len(x)]
-    for a, b in zip(starts, ends):
-        ranks[order[a:b]] = (a + b + 1) / 2
-    return ranks
-
-
-def _auroc_components(s: np.ndarray, y: np.ndarray) -> tuple:
-    """DeLong's structural components: V10 (per hallucination, share of in-support scores below it, ties
-    1/2) and V01 (per in-support sample, share of hallucination scores above it)."""
-    n_pos, n_neg = _both_classes(y)
-    r_all, r_pos, r_neg = _midranks(s), _midranks(s[y]), _midranks(s[~y])
-    v10 = (r_all[y] - r_pos) / n_neg
-    v01 = 1.0 - (r_all[~y] - r_neg) / n_pos
-    return v10, v01
-
-
 def auroc(scores, labels) -> float:
     """Area under the ROC curve = P(score of a hallucination > score of an in-support sample), ties 1/2
     (the Mann-Whitney U statistic divided by n_hallucinated * n_in_support)."""
     s, y = _scores_labels(scores, labels)
-    return float(_auroc_components(s, y)[0].mean())
+    _both_classes(y)
+    return float(auroc_components(s, y)[0].mean())
 
 
 def auroc_interval(scores, labels, z: float = 3.29, strata=None) -> dict:
-    """AUROC with DeLong's variance, var = var(V10)/n_pos + var(V01)/n_neg, and the normal interval
-    AUROC +/- z * sd clipped to [0, 1] (z = 3.29: 99.9%).
-
-    ``strata`` (one key per sample, e.g. the number of shapes in an image): compare only pairs within the
-    same stratum, AUROC = sum_s U_s / sum_s n_pos_s n_neg_s, variance sum_s w_s^2 var_s with w_s the
-    stratum's share of pairs; strata lacking either class are dropped (``n_pairs`` counts what is left).
-    """
+    """AUROC with DeLong's interval (:func:`mode_interp.stats.delong_interval`; ``strata``: compare only
+    pairs within the same stratum, e.g. the number of shapes in an image)."""
     s, y = _scores_labels(scores, labels)
-    z = check_float("z", z, 0.0, None, lo_open=True)
-    if strata is None:
-        keys = np.zeros(len(s), dtype=int)
-    else:
-        keys = np.asarray(strata)
-        if keys.shape != s.shape:
-            raise ValueError(f"strata must give one key per score ({len(s)}), got shape {keys.shape}")
-    parts = []
-    for key in np.unique(keys):
-        m = keys == key
-        n_pos, n_neg = int(y[m].sum()), int((~y[m]).sum())
-        if n_pos and n_neg:
-            v10, v01 = _auroc_components(s[m], y[m])
-            var = (v10.var(ddof=1) / n_pos if n_pos > 1 else 0.0) + (v01.var(ddof=1) / n_neg if n_neg > 1 else 0.0)
-            parts.append((n_pos * n_neg, float(v10.mean()), var, n_pos, n_neg))
-    if not parts:
-        raise ValueError("no stratum holds both a hallucinated and an in-support sample")
-    pairs = sum(p[0] for p in parts)
-    value = sum(p[0] * p[1] for p in parts) / pairs
-    sd = math.sqrt(sum((p[0] / pairs) ** 2 * p[2] for p in parts))
-    return {"auroc": value, "lo": max(0.0, value - z * sd), "hi": min(1.0, value + z * sd), "sd": sd,
-            "n_hallucinated": sum(p[3] for p in parts), "n_in_support": sum(p[4] for p in parts),
-            "n_pairs": pairs}
+    return delong_interval(s, y, check_float("z", z, 0.0, None, lo_open=True), strata)
 
 
 def keep_lowest(scores, n: int) -> np.ndarray:

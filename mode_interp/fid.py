@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from . import cache
 from ._validate import check_int
 from .digits import load_digits
+from .stats import frechet_distance
 
 
 class DigitClassifier(nn.Module):
@@ -125,19 +126,3 @@ def load_or_train_classifier(config: ClassifierConfig = ClassifierConfig(), prog
     model = DigitClassifier()
     model.load_state_dict(stored["state_dict"])
     return FeatureNet(model.eval(), config, float(stored["test_accuracy"]), float(stored["seconds"]))
-
-
-def frechet_distance(features_a, features_b) -> float:
-    """FD between Gaussians fitted to two feature sets (rows = samples), in float64 (module docstring)."""
-    a, b = (torch.as_tensor(f, dtype=torch.float64) for f in (features_a, features_b))
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"features_a and features_b must be (n, d) with the same d, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError("features_a and features_b need at least 2 rows each (a covariance)")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = torch.cov(a.T), torch.cov(b.T)
-    w, v = torch.linalg.eigh(s_a)
-    root_a = (v * w.clamp_min(0).sqrt()) @ v.T
-    cross = torch.linalg.eigvalsh(root_a @ s_b @ root_a).clamp_min(0).sqrt().sum()
-    return float(((mu_a - mu_b) ** 2).sum() + torch.trace(s_a) + torch.trace(s_b) - 2 * cross)

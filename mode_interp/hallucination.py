@@ -16,6 +16,7 @@ import torch
 
 from ._validate import check_float, check_int, check_points
 from .data import GaussianMixture
+from .stats import two_proportion_z, wilson_interval  # noqa: F401  (re-exported: chapters import them here)
 
 
 def nearest_mode_distance(x: torch.Tensor, mixture: GaussianMixture) -> torch.Tensor:
@@ -74,29 +75,3 @@ def true_hallucination_rate(mixture: GaussianMixture, k: float = 5.0) -> float:
             lo, hi = (a - mu) / mixture.sigma, (b - mu) / mixture.sigma
             outside += w * (tail(-hi) - tail(-lo) if hi <= 0 else tail(lo) - tail(hi))
     return float(outside)
-
-
-def wilson_interval(count: int, n: int, z: float = 3.29) -> tuple:
-    """Wilson score interval for a binomial proportion count / n (z = 3.29: two-sided 99.9%)."""
-    n = check_int("n", n, 1, None)
-    count = check_int("count", count, 0, n)
-    z = check_float("z", z, 0.0, None, lo_open=True)
-    p = count / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def two_proportion_z(count_a: int, n_a: int, count_b: int, n_b: int) -> float:
-    """z statistic of the pooled two-proportion test that rate b exceeds rate a:
-
-        z = (p_b - p_a) / sqrt(p (1 - p) (1/n_a + 1/n_b)),   p = (count_a + count_b) / (n_a + n_b).
-
-    One-sided: z >= 1.645 rejects "b <= a" at the 5% level, z >= 2.326 at 1%. 0 when both counts are 0.
-    """
-    n_a, n_b = check_int("n_a", n_a, 1, None), check_int("n_b", n_b, 1, None)
-    count_a, count_b = check_int("count_a", count_a, 0, n_a), check_int("count_b", count_b, 0, n_b)
-    p = (count_a + count_b) / (n_a + n_b)
-    if p in (0.0, 1.0):
-        return 0.0
-    return (count_b / n_b - count_a / n_a) / math.sqrt(p * (1 - p) * (1 / n_a + 1 / n_b))

@@ -359,7 +359,7 @@ ARM_NAMES = {"none": "no filter", "variance": "variance filter (Hal)", "random":
 
 def plot_generation_curves(panels) -> Figure:
     """One panel per ``(y_label, rows, key, log_y)``: ``row[key]`` against generation, one line per arm
-    (rows as from :func:`mode_interp.recursive.summarise`); error bars where ``key + "_lo"`` / ``"_hi"`` exist."""
+    (rows as from :func:`mode_interp.experiments.loops.loop_rows`); error bars where ``key + "_lo"`` / ``"_hi"`` exist."""
     fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (label, rows, key, log_y) in zip(axes, panels):

@@ -33,6 +33,7 @@ from ._validate import check_float, check_int
 from .detect import WindowVariance, keep_lowest
 from .models import ToyMLP
 from .precision import check_precision, require_native
+from .stats import histogram_kl  # noqa: F401  (re-exported)
 from .train import SHIPPED_DIR, TrainedModel, ToyConfig, load_or_train, train
 
 ARMS = ("none", "variance", "random")
@@ -201,47 +202,6 @@ def run_loop(config: LoopConfig, arms=ARMS, progress: bool = True, directory=Non
     return out
 
 
-def summarise(loop: dict, metrics, label=None) -> list:
-    """One row per (arm, generation): ``metrics(points) -> dict`` of the model's samples (``pool_``...) and
-    of the data passed on (``kept_``...), timings and, with ``label(points) -> bool array`` (hallucinated),
-    ``hallucinated_removed``: the share of the pool's hallucinated points that the arm's selection dropped."""
-    rows = []
-    for arm, gens in loop.items():
-        for gen in gens:
-            row = {"arm": arm, "generation": gen.generation, "n_pool": len(gen.pool), "n_kept": len(gen.kept),
-                   "train_seconds": gen.model.seconds, "sample_seconds": gen.sample_seconds}
-            if label is not None:
-                bad = np.asarray(label(gen.pool), dtype=bool)
-                dropped = np.ones(len(bad), dtype=bool)
-                dropped[gen.kept] = False
-                row["hallucinated_removed"] = float(dropped[bad].mean()) if bad.any() else float("nan")
-            row.update({f"pool_{k}": v for k, v in metrics(gen.pool).items()})
-            row.update({f"kept_{k}": v for k, v in metrics(gen.data_next).items()})
-            rows.append(row)
-    return rows
-
-
-def histogram_kl(x: torch.Tensor, reference: torch.Tensor, bins: int, lo: float, hi: float) -> float:
-    """KL(reference || x) between histograms on a regular grid of ``bins`` per axis over [lo, hi]^d (1-D or
-    2-D), each bin count + 0.5 (Jeffreys smoothing, so empty bins stay finite); points outside are clipped
-    into the edge bins. Same sample sizes give comparable values across generations."""
-    bins = check_int("bins", bins, 1, 10_000)
-    if x.ndim != 2 or reference.ndim != 2 or x.shape[1] != reference.shape[1] or x.shape[1] not in (1, 2):
-        raise ValueError(f"x and reference must be (n, 1) or (n, 2) with the same d, got {tuple(x.shape)} and "
-                         f"{tuple(reference.shape)}")
-    if not hi > lo:
-        raise ValueError(f"need hi > lo, got lo={lo}, hi={hi}")
-
-    def hist(points):
-        idx = ((points.double() - lo) / (hi - lo) * bins).floor().long().clamp(0, bins - 1)
-        flat = idx[:, 0] if idx.shape[1] == 1 else idx[:, 0] * bins + idx[:, 1]
-        counts = torch.bincount(flat, minlength=bins ** idx.shape[1]).double() + 0.5
-        return counts / counts.sum()
-
-    p, q = hist(reference), hist(x)
-    return float((p * (p / q).log()).sum())
-
-
 def _cli(argv=None) -> None:
     """``python -m mode_interp.recursive [--ToyConfig field value ...] [--generations G] [--oversample F]
     [--window W] [--loop-seed S] [--sample-precision float32|bfloat16] [--arms none variance random] [--out DIR] [--threads N]``: run (or resume)
@@ -254,8 +214,7 @@ def _cli(argv=None) -> None:
     import argparse
 
     from .cli import parse_config
-    from .hallucination import is_hallucinated
-    from .interpolation import hallucination_summary, mode_summary
+    from .experiments.loops import loop_rows
 
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(add_help=False)
@@ -271,17 +230,7 @@ def _cli(argv=None) -> None:
     config = LoopConfig(base, **given)
     start = time.perf_counter()
     loop = run_loop(config, loop_args.arms, directory=out)
-    if base.data == "digits_pca":        # no modes to label against: chapter 5 measures digits by FID
-        rows = summarise(loop, lambda x: {})
-    else:
-        mixture = base.mixture()
-
-        def metrics(x):
-            h, s = hallucination_summary(x, mixture), mode_summary(x, mixture)
-            return {"hallucinated": h["rate"], "hallucinated_lo": h["lo"], "hallucinated_hi": h["hi"],
-                    "within": s["within"]}
-
-        rows = summarise(loop, metrics, lambda x: is_hallucinated(x, mixture).numpy())
+    rows = loop_rows(config, loop)         # the same per-generation numbers as chapter 5's (experiments.loops)
     call = {"command": "python -m mode_interp.recursive " + " ".join(argv), "arms": loop_args.arms,
             "wall_seconds": round(time.perf_counter() - start, 1),     # this call (found records only load)
             "threads": torch.get_num_threads(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}

@@ -136,9 +136,9 @@ def test_chapter5_plots(tmp_path):
                                 window=5)
         loop = rec.run_loop(config, progress=False, directory=tmp_path)
         mixture = config.base.mixture()
-        rows = rec.summarise(loop, lambda x: {"h": float(mi.is_hallucinated(x, mixture).float().mean()),
-                                              "h_lo": 0.0, "h_hi": 1.0})
-        assert isinstance(plots.plot_generation_curves([("hallucinated", rows, "pool_h", False)]), Figure)
+        from mode_interp.experiments.loops import loop_rows
+        rows = loop_rows(config, loop)
+        assert isinstance(plots.plot_generation_curves([("hallucinated", rows, "hallucinated", False)]), Figure)
         label = lambda x: mi.is_hallucinated(x, mixture).numpy()      # noqa: E731
         fig = (plots.plot_generations_1d(loop, mixture) if data == "mixture_1d"
                else plots.plot_generations_2d(loop, mixture, label))

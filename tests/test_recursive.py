@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import mode_interp as mi
 from mode_interp import recursive as R
 from mode_interp.train import ToyConfig
 
@@ -80,18 +81,24 @@ def test_load_only_what_exists(tmp_path, monkeypatch):
     assert all(g.from_cache for gens in partial.values() for g in gens)
 
 
-def test_summarise_and_kl(tmp_path):
-    loop = R.run_loop(tiny_loop(), arms=("variance",), progress=False, directory=tmp_path)
-    label = lambda x: (x[:, 0] > 1.5).numpy()            # noqa: E731
-    rows = R.summarise(loop, lambda x: {"high": float(label(x).mean())}, label)
-    assert [r["generation"] for r in rows] == [0, 1]
-    r = rows[0]
+def test_generation_metrics_and_kl(tmp_path):
+    from mode_interp.experiments.loops import generation_metrics, loop_rows
+    config = tiny_loop()
+    loop = R.run_loop(config, arms=("variance",), progress=False, directory=tmp_path)
+    rows = loop_rows(config, loop)
+    assert [r["generation"] for r in rows] == [0, 1] and rows[0]["arm"] == "variance"
     gen = loop["variance"][0]
-    assert r["pool_high"] == pytest.approx(float(label(gen.pool).mean()))
-    assert r["kept_high"] == pytest.approx(float(label(gen.data_next).mean()))
-    bad = label(gen.pool)
+    mixture = config.base.mixture()
+    bad = mi.is_hallucinated(gen.pool, mixture).numpy()
+    r = rows[0]
+    assert r == {**generation_metrics(config, gen), "arm": "variance", "train_seconds": gen.model.seconds,
+                 "sample_seconds": gen.sample_seconds}
+    assert r["hallucinated"] == pytest.approx(bad.mean()) and r["count"] == bad.sum()
+    assert r["kept_hallucinated"] == pytest.approx(mi.is_hallucinated(gen.data_next, mixture).double().mean())
+    dropped = ~np.isin(np.arange(len(gen.pool)), gen.kept)
     if bad.any():
-        assert r["hallucinated_removed"] == pytest.approx(1 - np.isin(np.flatnonzero(bad), gen.kept).mean())
+        assert r["hallucinated_removed"] == pytest.approx(dropped[bad].mean())
+    assert r["removed_precision"] == pytest.approx(bad[dropped].mean())
     ref = torch.randn(5000, 2, generator=torch.Generator().manual_seed(0))
     same = torch.randn(5000, 2, generator=torch.Generator().manual_seed(1))
     assert R.histogram_kl(same, ref, 10, -3, 3) < 0.05     # finite-sample bias ~ (bins - 1) / n

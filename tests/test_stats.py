@@ -42,3 +42,40 @@ def test_mean_interval():
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_paired_test_t_and_exact_sign_flip():
+    a, b = [0.10, 0.20, 0.15, 0.12, 0.18], [0.20, 0.26, 0.25, 0.15, 0.30]
+    r = stats.paired_test(a, b)
+    d = np.subtract(a, b)
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(5))
+    assert r["t"] == pytest.approx(t) and r["mean"] == pytest.approx(d.mean())
+    assert r["p_one_sided"] == pytest.approx(stats.student_t_cdf(t, 4))          # H1: mean < 0
+    assert r["p_one_sided"] == pytest.approx(r["p"] / 2)
+    assert r["p_sign_flip"] == pytest.approx(1 / 32)           # every d < 0: only the observed pattern
+    assert r["n_agree"] == 5 and r["d"] == pytest.approx(list(d))
+    g = stats.paired_test(b, a, alternative="greater")
+    assert g["p_one_sided"] == pytest.approx(r["p_one_sided"]) and g["p_sign_flip"] == pytest.approx(1 / 32)
+    mixed = stats.paired_test([1.0, 2.0, 3.0], [2.0, 1.0, 3.5])    # d = -1, +1, -0.5
+    # sign patterns of |d| = (1, 1, .5) with mean <= -0.5/3: (-,-,-), (-,-,+), (-,+,-), (+,-,-) -> 4 of 8
+    assert mixed["p_sign_flip"] == pytest.approx(4 / 8) and mixed["n_agree"] == 2
+
+
+def test_paired_test_is_calibrated_under_the_null():
+    rng = np.random.default_rng(1)
+    ps = [stats.paired_test(rng.normal(size=5), rng.normal(size=5))["p_one_sided"] for _ in range(2000)]
+    assert 0.035 < np.mean(np.array(ps) < 0.05) < 0.065
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: stats.paired_test([1, 2], [1, 2, 3]), "a and b"), (lambda: stats.paired_test([1, 2], [0, 1], alternative="two"), "alternative"),
+    (lambda: stats.seed_spread([]), "values")])
+def test_across_seed_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_seed_spread():
+    r = stats.seed_spread([1.0, 3.0])
+    assert r == {"mean": 2.0, "sd": pytest.approx(math.sqrt(2)), "min": 1.0, "max": 3.0, "n": 2}
+    assert math.isnan(stats.seed_spread([1.0])["sd"])

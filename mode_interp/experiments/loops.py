@@ -1,0 +1,213 @@
+"""Chapter 5's experiment: one arm of one replicate of a self-consuming loop (:mod:`mode_interp.recursive`),
+and the per-generation metrics that the book and ``python -m mode_interp.recursive`` both report.
+
+Replicate ``seed`` of a loop draws everything afresh: its real data (``data_seed + seed``), every
+generation's initialisation and data order (``base.seed + seed``) and its sampling and random filter
+(loop ``seed + seed``). Replicate 0 is the loop itself, so the shipped single-seed loops are replicate 0.
+The three arms of a replicate share its generation 0, which a sweep computes once, first
+(:func:`prepare`), so arms can then run in parallel.
+
+:func:`generation_metrics` is the one definition of what a generation is measured by:
+
+* Gaussian mixtures: ``hallucinated`` (share of the pool farther than ``k_label`` sigma from every mode,
+  with its ``count`` and Wilson interval ``_lo`` / ``_hi`` at ``z``), ``within`` / ``spread`` / ``gate``
+  (chapter 2's quality gate on the pool), ``kl`` (:func:`mode_interp.stats.histogram_kl` against
+  ``n_pool`` true samples), ``kept_hallucinated`` / ``kept_spread`` (of the data passed on),
+  ``hallucinated_removed`` (share of the pool's hallucinations the selection dropped) and
+  ``removed_precision`` (share of the dropped samples that are hallucinations);
+* digits (``digits_pca``): ``fd`` / ``kept_fd`` (Fréchet distance of ``n_fid`` decoded samples to decoded
+  real digits, :mod:`mode_interp.fid`), ``top_class`` (share of the most frequent predicted class) and
+  ``confident`` (share of decoded samples the classifier labels with probability >= 0.9).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from .._validate import check_float, check_int
+from ..recursive import ARMS, LoopConfig, run_loop
+from ..stats import histogram_kl
+from ..train import ToyConfig
+from .records import Experiment, register
+
+
+def replicate(loop: LoopConfig, seed: int) -> LoopConfig:
+    """Replicate ``seed`` (0 .. 99) of ``loop`` (module docstring); replicate 0 is ``loop``."""
+    seed = check_int("seed", seed, 0, 99)        # sampling seeds step by 100 per arm: keep replicates apart
+    base = replace(loop.base, data_seed=loop.base.data_seed + seed, seed=loop.base.seed + seed)
+    return replace(loop, base=base, seed=loop.seed + seed)
+
+
+def _fields(cls, d: dict, where: str) -> dict:
+    names = set(cls.__dataclass_fields__)
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(names)}")
+    return d
+
+
+def loop_from_dict(d: dict) -> LoopConfig:
+    """A :class:`LoopConfig` from its ``to_dict()`` (or a hand-written subset of its fields)."""
+    if not isinstance(d, dict) or "base" not in d:
+        raise ValueError(f"loop must be a dict with a 'base' ToyConfig dict, got {d!r}")
+    d = _fields(LoopConfig, dict(d), "loop")
+    base = _fields(ToyConfig, dict(d.pop("base")), "loop.base")
+    return LoopConfig(ToyConfig(**base), **d)
+
+
+@dataclass(frozen=True)
+class RecursiveArm:
+    """One arm of replicate ``seed`` of ``loop`` (``loop`` is the replicate-0 template)."""
+
+    loop: LoopConfig
+    arm: str
+    seed: int = 0
+    k_label: float = 5.0          # hallucinated: > k_label sigma from every mode (chapter 2)
+    z: float = 3.29               # Wilson intervals (99.9%)
+    n_fid: int = 2_000            # digits: samples per Fréchet distance
+
+    def __post_init__(self):
+        if not isinstance(self.loop, LoopConfig):
+            raise TypeError(f"loop must be a LoopConfig, got {type(self.loop).__name__}")
+        if self.arm not in ARMS:
+            raise ValueError(f"arm must be one of {ARMS}, got {self.arm!r}")
+        check_int("seed", self.seed, 0, 99)
+        check_float("k_label", self.k_label, 0.0, None, lo_open=True)
+        check_float("z", self.z, 0.0, None, lo_open=True)
+        check_int("n_fid", self.n_fid, 2, None)
+
+    @property
+    def config(self) -> LoopConfig:
+        return replicate(self.loop, self.seed)
+
+    def to_dict(self) -> dict:
+        return {"loop": self.loop.to_dict(), "arm": self.arm, "seed": self.seed, "k_label": self.k_label,
+                "z": self.z, **({"n_fid": self.n_fid} if self.loop.base.data == "digits_pca" else {})}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RecursiveArm":
+        d = _fields(cls, dict(d), "recursive_arm spec")
+        if "loop" not in d or "arm" not in d:
+            raise ValueError(f"recursive_arm spec needs 'loop' and 'arm', got keys {sorted(d)}")
+        return cls(loop_from_dict(d.pop("loop")), **d)
+
+
+# ---------------------------------------------------------------- metrics
+
+def kl_grid(mixture) -> tuple:
+    """``(bins, lo, hi)`` of the histogram KL: 240 bins from 0.5 below the lowest mode to 0.5 above the
+    highest in 1-D; 100 per axis over +/- 1.3 max|mean| in 2-D."""
+    if mixture.dim == 1:
+        means = np.asarray(mixture.means)[:, 0]
+        return 240, float(means.min()) - 0.5, float(means.max()) + 0.5
+    edge = float(np.abs(mixture.means).max()) * 1.3
+    return 100, -edge, edge
+
+
+@functools.lru_cache(maxsize=4)
+def _kl_reference(config: LoopConfig):
+    mixture = config.base.mixture()
+    return mixture.sample(config.n_pool, torch.Generator().manual_seed(10_000 + config.seed))
+
+
+@functools.lru_cache(maxsize=2)
+def _digits_scorer(latent_dim: int, n_fid: int, loop_seed: int):
+    """The classifier, the PCA decoder and the reference features (real digits through the decoder)."""
+    from ..digits import digits_pca, load_digits
+    from ..fid import ClassifierConfig, load_or_train_classifier
+
+    pca = digits_pca(latent_dim)
+    classifier = load_or_train_classifier(ClassifierConfig(), progress=False)
+    images, _ = load_digits()
+    order = np.random.default_rng(10_000 + loop_seed).permutation(len(images))
+    reference = pca.decode(pca.encode(images[order[:n_fid]] / 255))
+    return pca, classifier, classifier.features(reference)
+
+
+def digit_scores(codes: torch.Tensor, latent_dim: int, n_fid: int, loop_seed: int) -> dict:
+    """``fd``, ``top_class`` and ``confident`` of the first ``n_fid`` codes (module docstring)."""
+    from ..stats import frechet_distance
+
+    pca, classifier, reference_features = _digits_scorer(latent_dim, n_fid, loop_seed)
+    decoded = pca.decode(codes[:n_fid])
+    with torch.inference_mode():
+        x = decoded.float().reshape(-1, 1, 28, 28) if decoded.ndim != 4 else decoded.float()
+        probs = torch.cat([classifier.model(x[s:s + 1000]).softmax(1) for s in range(0, len(x), 1000)])
+    top = probs.argmax(1)
+    return {"fd": frechet_distance(reference_features, classifier.features(decoded)),
+            "top_class": float(np.bincount(top.numpy(), minlength=10).max() / len(top)),
+            "confident": float((probs.max(1).values >= 0.9).double().mean())}
+
+
+def generation_metrics(config: LoopConfig, gen, k_label: float = 5.0, z: float = 3.29, n_fid: int = 2_000) -> dict:
+    """The numbers of one :class:`mode_interp.recursive.Generation` (module docstring)."""
+    from ..hallucination import is_hallucinated
+    from ..interpolation import hallucination_summary, mode_summary, quality_gate
+
+    row = {"generation": gen.generation, "n_pool": len(gen.pool), "n_kept": len(gen.kept)}
+    dropped = np.ones(len(gen.pool), dtype=bool)
+    dropped[gen.kept] = False
+    if config.base.data == "digits_pca":
+        row.update(digit_scores(gen.pool, config.base.latent_dim, n_fid, config.seed))
+        row["kept_fd"] = digit_scores(gen.data_next, config.base.latent_dim, n_fid, config.seed)["fd"]
+        return row
+    mixture = config.base.mixture()
+    h, s = hallucination_summary(gen.pool, mixture, k_label, z), mode_summary(gen.pool, mixture)
+    bad = is_hallucinated(gen.pool, mixture, k_label).numpy()
+    kept = gen.data_next
+    bins, lo, hi = kl_grid(mixture)
+    row.update({"hallucinated": h["rate"], "hallucinated_lo": h["lo"], "hallucinated_hi": h["hi"],
+                "count": int(h["count"]), "within": s["within"], "spread": float(np.mean(s["std"])),
+                "gate": bool(all(quality_gate(s).values())),
+                "kl": histogram_kl(gen.pool, _kl_reference(config), bins, lo, hi),
+                "kept_hallucinated": float(is_hallucinated(kept, mixture, k_label).double().mean()),
+                "kept_spread": float(np.mean(mode_summary(kept, mixture)["std"])),
+                "hallucinated_removed": float(dropped[bad].mean()) if bad.any() else math.nan,
+                "removed_precision": float(bad[dropped].mean()) if dropped.any() else math.nan})
+    return row
+
+
+def loop_rows(config: LoopConfig, loop: dict, k_label: float = 5.0, z: float = 3.29, n_fid: int = 2_000) -> list:
+    """:func:`generation_metrics` of every generation of a :func:`mode_interp.recursive.run_loop` result,
+    with ``arm`` and the generation's ``train_seconds`` / ``sample_seconds``."""
+    return [{"arm": arm, **generation_metrics(config, gen, k_label, z, n_fid),
+             "train_seconds": gen.model.seconds, "sample_seconds": gen.sample_seconds}
+            for arm, gens in loop.items() for gen in gens]
+
+
+# ---------------------------------------------------------------- the experiment
+
+def run_arm(spec: RecursiveArm) -> tuple:
+    """Run (or load) the arm's generations and measure them: ``(result, info)`` (see :mod:`.records`)."""
+    config = spec.config
+    loop = run_loop(config, arms=(spec.arm,), progress=False)
+    rows = loop_rows(config, loop, spec.k_label, spec.z, spec.n_fid)
+    gens = loop[spec.arm]
+    result = {"rows": [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows],
+              "sample_precision": gens[0].sample_precision, "precision": gens[0].model.precision}
+    info = {"precision": gens[0].model.precision,
+            "computed_seconds": round(sum(r["train_seconds"] + r["sample_seconds"] for r in rows[1:]), 1),
+            "shared_key": prepare_key(spec),
+            "shared_seconds": round(rows[0]["train_seconds"] + rows[0]["sample_seconds"], 1),
+            "generations": [{"generation": r["generation"], "train_seconds": round(r["train_seconds"], 1),
+                             "sample_seconds": round(r["sample_seconds"], 1)} for r in rows]}
+    return result, info
+
+
+def prepare(spec: RecursiveArm) -> None:
+    """Compute (or find) the replicate's generation 0, which its three arms share."""
+    run_loop(replace(spec.config, generations=1), arms=("none",), progress=False)
+
+
+def prepare_key(spec: RecursiveArm) -> str:
+    from .. import cache
+    return cache.file_name(spec.config.key("none", 0), "recursive")
+
+
+register(Experiment("recursive_arm", RecursiveArm, run_arm, prepare, prepare_key,
+                    doc="one arm of one replicate of a self-consuming loop (chapter 5)"))
