@@ -93,6 +93,12 @@ class FeatureNet:
         x = to_unit(images)
         return torch.cat([self.model(x[s:s + batch]).argmax(1) for s in range(0, len(x), batch)])
 
+    @torch.inference_mode()
+    def probabilities(self, images, batch: int = 1000) -> torch.Tensor:
+        """Softmax class probabilities (n, 10)."""
+        x = to_unit(images)
+        return torch.cat([self.model(x[s:s + batch]).softmax(1) for s in range(0, len(x), batch)])
+
     def fid(self, images_a, images_b) -> float:
         return frechet_distance(self.features(images_a), self.features(images_b))
 

@@ -381,6 +381,29 @@ def plot_generation_curves(panels) -> Figure:
     return fig
 
 
+def plot_replicate_curves(panels) -> Figure:
+    """One panel per ``(y_label, table, log_y)`` with ``table = {arm: (seeds, values[seed, generation])}``
+    (:func:`mode_interp.experiments.loops.by_arm`): each seed as a thin line, the mean over seeds as a thick
+    one, and the band between the lowest and highest seed."""
+    fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (label, table, log_y) in zip(axes, panels):
+        for arm, (seeds, values) in table.items():
+            g = np.arange(values.shape[1])
+            color = ARM_COLORS[arm]
+            for row in values:
+                ax.plot(g, row, color=color, lw=0.6, alpha=0.45)
+            ax.fill_between(g, values.min(0), values.max(0), color=color, alpha=0.12, lw=0)
+            ax.plot(g, values.mean(0), "o-", color=color, lw=2, label=f"{ARM_NAMES[arm]} (mean of {len(seeds)})")
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xticks(g)
+        ax.set_xlabel("generation")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    return fig
+
+
 def plot_generations_1d(loop: dict, mixture: GaussianMixture, bins: int = 240, margin: float = 0.5,
                         k: float = 5.0) -> Figure:
     """1-D: one panel per arm, the density (log scale) of each generation's samples (``loop`` from

@@ -259,6 +259,19 @@ def write_summary(path: Path, config: LoopConfig, call: dict, rows: list) -> dic
     return result
 
 
+def describe_calls(config: LoopConfig, folder=SHIPPED_DIR) -> str:
+    """The commands behind a loop's records in ``folder`` (from its summary file), one per line with their
+    wall time, threads, torch version and date, and the training and sampling seconds the records store."""
+    lines = []
+    for summary in map(read_summary, sorted(Path(folder).glob("recursive-*.json"))):
+        if summary["config"] == config.to_dict():
+            for c in summary["calls"]:
+                lines.append(f"  {c['command']}\n    ({c['wall_seconds']:,.0f} s wall, {c['threads']} thread(s), "
+                             f"torch {c['torch']}, {c['date']})" + (f"\n    note: {c['note']}" if "note" in c else ""))
+            lines.append(f"  training and sampling seconds stored in the records: {summary['computed_seconds']:,.0f}")
+    return "\n".join(lines) if lines else "  (no summary file for this loop)"
+
+
 def read_summary(path) -> dict:
     """A loop summary written by the CLI; a file from before ``calls`` existed (one call's ``command``,
     ``arms``, ``wall_seconds``... at the top level) is returned with that call as ``calls[0]``."""

@@ -284,6 +284,17 @@ def _run_dask(name, experiment, tasks, todo, command, threads, finish, bar, sche
             cluster.close()
 
 
+def sweep_records(sweep, compute: bool = False, directory=None) -> list:
+    """The records of every task of ``sweep`` (a checked sweep or a spec file path), in task order: found in
+    ``directory`` (default: ``cache_dir()/results/<name>``) or the shipped results, else computed into
+    ``directory`` when ``compute`` (in this process, serially), else a LookupError naming the missing task.
+    This is how a chapter reads a sweep without touching the shipped index."""
+    sweep = read_spec(sweep) if not isinstance(sweep, dict) else sweep
+    directory = Path(directory) if directory is not None else cache.cache_dir().parent / "results" / sweep["name"]
+    return [records.run(sweep["experiment"], task["spec"], directory, compute_missing=compute)
+            for task in expand(sweep)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mode_interp.sweep", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

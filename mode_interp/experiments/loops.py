@@ -135,9 +135,7 @@ def digit_scores(codes: torch.Tensor, latent_dim: int, n_fid: int, loop_seed: in
 
     pca, classifier, reference_features = _digits_scorer(latent_dim, n_fid, loop_seed)
     decoded = pca.decode(codes[:n_fid])
-    with torch.inference_mode():
-        x = decoded.float().reshape(-1, 1, 28, 28) if decoded.ndim != 4 else decoded.float()
-        probs = torch.cat([classifier.model(x[s:s + 1000]).softmax(1) for s in range(0, len(x), 1000)])
+    probs = classifier.probabilities(decoded)
     top = probs.argmax(1)
     return {"fd": frechet_distance(reference_features, classifier.features(decoded)),
             "top_class": float(np.bincount(top.numpy(), minlength=10).max() / len(top)),
@@ -211,3 +209,38 @@ def prepare_key(spec: RecursiveArm) -> str:
 
 register(Experiment("recursive_arm", RecursiveArm, run_arm, prepare, prepare_key,
                     doc="one arm of one replicate of a self-consuming loop (chapter 5)"))
+
+
+# ---------------------------------------------------------------- across replicates
+
+def by_arm(recs: list, key: str) -> dict:
+    """``{arm: (seeds, values)}`` from ``recursive_arm`` records: ``values[i, g]`` is ``row[key]`` of seed
+    ``seeds[i]`` at generation g (seeds sorted; every record of an arm must have the same generations)."""
+    out = {}
+    for arm in ARMS:
+        mine = sorted((r for r in recs if r["spec"]["arm"] == arm), key=lambda r: r["spec"]["seed"])
+        if not mine:
+            continue
+        lengths = {len(r["result"]["rows"]) for r in mine}
+        if len(lengths) != 1:
+            raise ValueError(f"arm {arm!r}: records have different numbers of generations {sorted(lengths)}")
+        seeds = [r["spec"]["seed"] for r in mine]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"arm {arm!r}: seed listed twice in {seeds}")
+        out[arm] = (seeds, np.array([[row[key] for row in r["result"]["rows"]] for r in mine], dtype=np.float64))
+    return out
+
+
+def paired_last(recs: list, key: str, a: str, b: str, confidence: float = 0.95, alternative: str = "less") -> dict:
+    """:func:`mode_interp.stats.paired_test` of arm ``a`` minus arm ``b`` on ``key`` at the last generation,
+    paired by seed (only the seeds both arms have), plus ``seeds``."""
+    from ..stats import paired_test
+
+    table = by_arm(recs, key)
+    (sa, va), (sb, vb) = table[a], table[b]
+    common = [s for s in sa if s in sb]
+    if len(common) < 2:
+        raise ValueError(f"arms {a!r} and {b!r} share {len(common)} seed(s); a paired test needs >= 2")
+    x = np.array([va[sa.index(s), -1] for s in common])
+    y = np.array([vb[sb.index(s), -1] for s in common])
+    return paired_test(x, y, confidence, alternative) | {"seeds": common}
