@@ -7,7 +7,8 @@ reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form d
 ``interpolation`` / ``smoothing`` (chapter 2's measurements), ``shapes`` / ``shape_counter`` / ``unet`` /
 ``image_train`` (SIMPLE SHAPES), ``detect`` (the trajectory-variance detector Hal, thresholds, ROC),
 ``precision`` (bfloat16 products and torch.compile, with fallbacks) / ``engine_check`` (bfloat16 vs float32
-validation), ``stats`` (t-intervals across seeds), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
+validation), ``stats`` (intervals and tests, within a run and across seeds), ``experiments`` / ``sweep`` (records of
+replicated experiments, run on Dask), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
 """
 
 __version__ = "0.1.0"
@@ -17,7 +18,8 @@ from . import precision, stats  # noqa: F401
 from .diffusion import (SampleResult, Step, eps_mse_loss, posterior_step_mean, q_sample,  # noqa: F401
                         reverse_step, sample, sample_progressive, x0_from_eps)
 from .hallucination import (chi_tail, is_hallucinated, nearest_mode_distance,  # noqa: F401
-                            true_hallucination_rate, wilson_interval)
+                            true_hallucination_rate)
+from .stats import two_proportion_z, wilson_interval  # noqa: F401
 from .optimal import (exact_chain_mode_std, exact_eps_fn, measured_transition_width,  # noqa: F401
                       optimal_eps, posterior_mean, posterior_mean_check, responsibilities, score,
                       step_profile, transition_width)

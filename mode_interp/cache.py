@@ -30,6 +30,16 @@ import torch
 from . import __version__
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"   # models and records shipped with the package
+
+
+def restore(model, stored: dict):
+    """``model`` with the weights ``stored["state_dict"]`` loaded, in eval mode: how every pipeline (toy,
+    SHAPES, digit classifier) rebuilds a stored network."""
+    model.load_state_dict(stored["state_dict"])
+    return model.eval()
+
+
 def cache_dir() -> Path:
     given = os.environ.get("MODE_INTERP_CACHE")
     return Path(given) if given else Path(__file__).resolve().parents[1] / ".cache" / "models"

@@ -119,3 +119,54 @@ def rotated_grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool =
     means = spacing / 2 * np.stack([i - j, i + j], axis=1).astype(np.float64)
     scale = GRID_SCALE if normalise else 1.0
     return GaussianMixture(means / scale, sigma / scale)
+
+
+# ---------------------------------------------------------------- the toy data sets, by name
+
+@dataclass(frozen=True)
+class ToyDataSet:
+    """A named data set a toy model can train on, built from a config's fields (``means``, ``sigma``,
+    ``latent_dim``, ...): ``mixture(config)`` for Gaussian mixtures (None otherwise), ``dim(config)`` and
+    ``points(config, n, seed)``, n training points drawn with a generator seeded by ``seed``."""
+
+    name: str
+    mixture: object = None          # config -> GaussianMixture, or None: not a mixture
+    dim: object = None              # config -> int (default: the mixture's)
+    points: object = None           # (config, n, seed) -> (n, dim) tensor (default: the mixture's samples)
+    max_n: int | None = None        # the most points it holds (a finite data set)
+
+    def get_mixture(self, config) -> GaussianMixture:
+        if self.mixture is None:
+            raise ValueError(f"data={self.name!r} is not a Gaussian mixture (it has no modes to label against)")
+        return self.mixture(config)
+
+    def get_dim(self, config) -> int:
+        return self.dim(config) if self.dim is not None else self.get_mixture(config).dim
+
+    def get_points(self, config, n: int, seed: int) -> torch.Tensor:
+        if self.points is not None:
+            return self.points(config, n, seed)
+        return self.get_mixture(config).sample(n, torch.Generator().manual_seed(seed))
+
+
+def _digit_codes(config, n: int, seed: int) -> torch.Tensor:
+    """n codes of the shipped digits, chosen by a permutation seeded by ``seed`` (:mod:`mode_interp.digits`)."""
+    from .digits import digits_pca
+
+    codes = digits_pca(config.latent_dim).codes
+    return codes[torch.randperm(len(codes), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+TOY_DATASETS = {d.name: d for d in (
+    ToyDataSet("mixture_1d", mixture=lambda c: mixture_1d(c.means, c.sigma)),
+    ToyDataSet("grid_25", mixture=lambda c: grid_25(sigma=c.sigma)),
+    ToyDataSet("rotated_grid_25", mixture=lambda c: rotated_grid_25(sigma=c.sigma)),
+    ToyDataSet("digits_pca", dim=lambda c: c.latent_dim, points=_digit_codes, max_n=10_000),
+)}
+
+
+def toy_dataset(name: str) -> ToyDataSet:
+    """The registered toy data set ``name`` (one of :data:`TOY_DATASETS`)."""
+    if name not in TOY_DATASETS:
+        raise ValueError(f"data must be one of {tuple(TOY_DATASETS)}, got {name!r}")
+    return TOY_DATASETS[name]

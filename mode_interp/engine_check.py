@@ -29,7 +29,8 @@ import numpy as np
 
 from ._validate import check_float, check_int
 from .detect import WindowVariance, auroc_interval
-from .hallucination import is_hallucinated, two_proportion_z, wilson_interval
+from .hallucination import is_hallucinated
+from .stats import two_proportion_z, wilson_interval
 from .interpolation import mode_summary, quality_gate
 from .precision import check_precision
 

@@ -129,6 +129,4 @@ def load_or_train_classifier(config: ClassifierConfig = ClassifierConfig(), prog
     """The digit classifier for ``config`` from the cache folder, else trained (seconds on a CPU) and cached."""
     stored, _, _ = cache.load_or_create(asdict(config), lambda: _train(config, progress), name="digit-classifier",
                                         directory=directory)
-    model = DigitClassifier()
-    model.load_state_dict(stored["state_dict"])
-    return FeatureNet(model.eval(), config, float(stored["test_accuracy"]), float(stored["seconds"]))
+    return FeatureNet(cache.restore(DigitClassifier(), stored), config, float(stored["test_accuracy"]), float(stored["seconds"]))

@@ -16,7 +16,6 @@ import torch
 
 from ._validate import check_float, check_int, check_points
 from .data import GaussianMixture
-from .stats import two_proportion_z, wilson_interval  # noqa: F401  (re-exported: chapters import them here)
 
 
 def nearest_mode_distance(x: torch.Tensor, mixture: GaussianMixture) -> torch.Tensor:

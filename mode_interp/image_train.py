@@ -210,9 +210,7 @@ def load_or_train_shapes(config: ShapesConfig, device: str = "cpu", progress: bo
         warnings.warn(f"precision={config.precision!r} is not native here: trained in float32 instead, and not "
                       "cached under the config's key", RuntimeWarning, stacklevel=2)
         return train_shapes(config, device, progress, directory=directory, resume=False)
-    model = UNet(config.channels)
-    model.load_state_dict(stored["state_dict"])
-    return TrainedUNet(model.eval(), config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
+    return TrainedUNet(cache.restore(UNet(config.channels), stored), config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
                        stored.get("precision", "float32"))       # files from before the option: float32
 
 

@@ -15,7 +15,8 @@ import torch
 
 from ._validate import check_float, check_points
 from .data import GaussianMixture
-from .hallucination import true_hallucination_rate, wilson_interval
+from .hallucination import true_hallucination_rate
+from .stats import wilson_interval
 
 
 def mode_summary(x: torch.Tensor, mixture: GaussianMixture, k: float = 3.0) -> dict:

@@ -31,9 +31,7 @@ from tqdm.auto import tqdm
 from . import cache
 from ._validate import check_float, check_int
 from .detect import WindowVariance, keep_lowest
-from .models import ToyMLP
 from .precision import check_precision, require_native
-from .stats import histogram_kl  # noqa: F401  (re-exported)
 from .train import SHIPPED_DIR, TrainedModel, ToyConfig, load_or_train, train
 
 ARMS = ("none", "variance", "random")
@@ -160,14 +158,9 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
 
     stored, path, hit = cache.load_or_create(config.key(arm, g), create, name="recursive", directory=directory,
                                              read_only=(SHIPPED_DIR,))
-    cfg = config.model_config(g)
-    net = ToyMLP(cfg.dim, cfg.width, cfg.n_blocks, cfg.share_blocks)
-    net.load_state_dict(stored["state_dict"])
     # the record holds the weights; a new generation-0 record may still have loaded its model from a cache
     # (records written before "model_from_cache" existed, e.g. the shipped 1-D ones, lack the key)
-    trained = TrainedModel(net.eval(), cfg, list(stored["losses"]), float(stored["seconds"]),
-                           hit or stored.get("model_from_cache", True), str(path))
-    trained.precision = stored.get("precision", "float32")
+    trained = TrainedModel.from_stored(config.model_config(g), stored, hit or stored.get("model_from_cache", True), path)
     return (trained, stored["pool"], stored["hal"], float(stored["sample_seconds"]), hit,
             stored.get("sample_precision", "float32"))
 

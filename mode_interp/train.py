@@ -22,13 +22,12 @@ from . import cache
 from .cli import parse_config
 from ._validate import check_choice, check_float, check_int, check_points
 from .precision import DEFAULT_SAMPLING, check_precision, require_native, resolve
-from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25
-from .digits import digits_pca
+from .data import TOY_DATASETS, GaussianMixture, toy_dataset
 from .diffusion import SampleResult, eps_mse_loss, sample
 from .models import ToyMLP
 from .schedule import Schedule, linear_schedule
 
-DATASETS = ("mixture_1d", "grid_25", "rotated_grid_25", "digits_pca")
+DATASETS = tuple(TOY_DATASETS)          # mode_interp.data.TOY_DATASETS: the registry
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,8 @@ class ToyConfig:
             check_int(name, getattr(self, name), lo, None)
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
         check_int("latent_dim", self.latent_dim, 1, 784)
-        if self.data == "digits_pca":
-            check_int("n_train", self.n_train, 1, 10_000)    # the shipped digits
+        if toy_dataset(self.data).max_n is not None:
+            check_int("n_train", self.n_train, 1, toy_dataset(self.data).max_n)    # a finite data set
         check_int("continue_from", self.continue_from, 0, self.steps - 1)
         check_int("late_from", self.late_from, 0, self.steps - 1)
         if self.late_from:
@@ -102,25 +101,23 @@ class ToyConfig:
     @property
     def dim(self) -> int:
         """The dimension of the data the network models."""
-        return self.latent_dim if self.data == "digits_pca" else self.mixture().dim
+        return toy_dataset(self.data).get_dim(self)
 
     def mixture(self) -> GaussianMixture:
-        if self.data == "digits_pca":
-            raise ValueError("data='digits_pca' is not a Gaussian mixture (it has no modes to label against)")
-        if self.data == "mixture_1d":
-            return mixture_1d(self.means, self.sigma)
-        return (grid_25 if self.data == "grid_25" else rotated_grid_25)(sigma=self.sigma)
+        """The Gaussian mixture of ``data`` (a ValueError for a data set that is not one, e.g. digits_pca)."""
+        return toy_dataset(self.data).get_mixture(self)
 
     def schedule(self) -> Schedule:
         return linear_schedule(self.T, self.beta_start, self.beta_end)
 
     def training_data(self) -> torch.Tensor:
-        """n_train points of the mixture (seeded by data_seed); for digits_pca, the codes of n_train digits
-        chosen by a permutation seeded by data_seed (:class:`mode_interp.digits.DigitsPCA`)."""
-        if self.data == "digits_pca":
-            codes = digits_pca(self.latent_dim).codes
-            return codes[torch.randperm(len(codes), generator=torch.Generator().manual_seed(self.data_seed))[:self.n_train]]
-        return self.mixture().sample(self.n_train, torch.Generator().manual_seed(self.data_seed))
+        """n_train points of ``data`` drawn with data_seed (:data:`mode_interp.data.TOY_DATASETS`): the
+        mixture's samples, or for digits_pca the codes of n_train digits chosen by a seeded permutation."""
+        return toy_dataset(self.data).get_points(self, self.n_train, self.data_seed)
+
+    def build_model(self) -> ToyMLP:
+        """A freshly initialised network of this config's architecture (weights from the global generator)."""
+        return ToyMLP(self.dim, self.width, self.n_blocks, self.share_blocks)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -149,6 +146,12 @@ class TrainedModel:
     def source(self) -> str:
         """Where the weights came from: "trained in this run", "shipped checkpoint" or "local cache"."""
         return source_of(self.from_cache, self.path)
+
+    @classmethod
+    def from_stored(cls, config: ToyConfig, stored: dict, from_cache: bool, path) -> "TrainedModel":
+        """The model a cache file holds (``state_dict``, ``losses``, ``seconds``, ``precision``)."""
+        return cls(cache.restore(config.build_model(), stored), config, list(stored["losses"]),
+                   float(stored["seconds"]), from_cache, str(path), stored.get("precision", "float32"))
 
     def sample(self, n: int, seed: int, window: int = 0, progress: bool = False, observer=None,
                precision: str = DEFAULT_SAMPLING, compile: bool = False) -> SampleResult:
@@ -179,7 +182,7 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
             raise ValueError(f"data must have config.n_train = {config.n_train} rows, got {len(data)}")
     with torch.random.fork_rng(devices=[]):      # nn.Linear's init draws from the global generator:
         torch.manual_seed(config.seed)           # seed it inside a fork, leaving the caller's state as it was
-        model = ToyMLP(dim, config.width, config.n_blocks, config.share_blocks)
+        model = config.build_model()
     parent_seconds, parent_losses = 0.0, []
     if config.parent() is not None:
         if data is None:
@@ -224,7 +227,7 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
                         precision=precision)
 
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+SHIPPED_DIR = cache.SHIPPED_DIR
 
 
 def source_of(from_cache: bool, path) -> str:
@@ -267,11 +270,7 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
         warnings.warn(f"{path} holds a model trained in {stored.get('precision', 'float32')}, not "
                       f"{config.precision}: retraining", RuntimeWarning, stacklevel=2)
         return load_or_train(config, device, progress, directory, shipped, retrain=True)
-    model = ToyMLP(config.dim, config.width, config.n_blocks, config.share_blocks)
-    model.load_state_dict(stored["state_dict"])
-    model.eval()
-    return TrainedModel(model, config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
-                        stored.get("precision", "float32"))
+    return TrainedModel.from_stored(config, stored, hit, path)
 
 
 def _cli(argv=None) -> None:

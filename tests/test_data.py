@@ -86,3 +86,18 @@ def test_log_prob_normalised():
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_toy_dataset_registry():
+    from mode_interp.data import TOY_DATASETS, toy_dataset
+    from mode_interp.train import DATASETS, ToyConfig
+    assert DATASETS == tuple(TOY_DATASETS)
+    c = ToyConfig(data="grid_25", n_train=50)
+    assert toy_dataset("grid_25").get_dim(c) == 2 and c.training_data().shape == (50, 2)
+    assert torch.equal(c.training_data(), c.mixture().sample(50, torch.Generator().manual_seed(c.data_seed)))
+    d = ToyConfig(data="digits_pca", n_train=10, latent_dim=8)
+    assert d.dim == 8 and d.training_data().shape == (10, 8)
+    with pytest.raises(ValueError, match="not a Gaussian mixture"):
+        d.mixture()
+    with pytest.raises(ValueError, match="data must be one of"):
+        toy_dataset("moons")

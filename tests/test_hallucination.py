@@ -76,7 +76,7 @@ def test_bad_input(mixture, call, name):
 
 
 def test_two_proportion_z():
-    from mode_interp.hallucination import two_proportion_z
+    from mode_interp.stats import two_proportion_z
     # hand computation: p_a = 0.01, p_b = 0.02, n = 1000 each: p = 0.015, se = sqrt(0.015*0.985*0.002)
     assert two_proportion_z(10, 1000, 20, 1000) == pytest.approx(0.01 / math.sqrt(0.015 * 0.985 * 0.002))
     assert two_proportion_z(20, 1000, 10, 1000) == pytest.approx(-two_proportion_z(10, 1000, 20, 1000))

@@ -2,7 +2,6 @@
 killed workers; usage errors; and every shipped index / MANIFEST entry resolving to its file."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys

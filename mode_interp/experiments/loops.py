@@ -231,16 +231,37 @@ def by_arm(recs: list, key: str) -> dict:
     return out
 
 
-def paired_last(recs: list, key: str, a: str, b: str, confidence: float = 0.95, alternative: str = "less") -> dict:
-    """:func:`mode_interp.stats.paired_test` of arm ``a`` minus arm ``b`` on ``key`` at the last generation,
-    paired by seed (only the seeds both arms have), plus ``seeds``."""
+def paired_at(recs: list, key: str, a: str, b: str, generation: int = -1, confidence: float = 0.95,
+             alternative: str = "less") -> dict:
+    """:func:`mode_interp.stats.paired_test` of arm ``a`` minus arm ``b`` on ``key`` at ``generation``
+    (default: the last), paired by seed (only the seeds both arms have), plus ``seeds``."""
     from ..stats import paired_test
 
     table = by_arm(recs, key)
+    for arm in (a, b):
+        if arm not in table:
+            raise ValueError(f"no records of arm {arm!r} (have {sorted(table)})")
     (sa, va), (sb, vb) = table[a], table[b]
     common = [s for s in sa if s in sb]
     if len(common) < 2:
         raise ValueError(f"arms {a!r} and {b!r} share {len(common)} seed(s); a paired test needs >= 2")
-    x = np.array([va[sa.index(s), -1] for s in common])
-    y = np.array([vb[sb.index(s), -1] for s in common])
+    x = np.array([va[sa.index(s), generation] for s in common])
+    y = np.array([vb[sb.index(s), generation] for s in common])
     return paired_test(x, y, confidence, alternative) | {"seeds": common}
+
+
+COMPARISONS = {"variance − no filter": ("variance", "none"), "variance − random": ("variance", "random"),
+               "random − no filter (null yardstick)": ("random", "none")}
+
+
+def compare_arms(recs: list, key: str = "hallucinated", generation: int = -1, confidence: float = 0.95) -> dict:
+    """``{name: paired_at(...)}`` for the three :data:`COMPARISONS` (one-sided: H1 the difference < 0)."""
+    return {name: paired_at(recs, key, a, b, generation, confidence) for name, (a, b) in COMPARISONS.items()}
+
+
+def growth(recs: list, arm: str = "none", key: str = "hallucinated", confidence: float = 0.95) -> dict:
+    """The arm's last generation minus its generation 0, paired by seed (one-sided: H1 growth > 0)."""
+    from ..stats import paired_test
+
+    seeds, values = by_arm(recs, key)[arm]
+    return paired_test(values[:, -1], values[:, 0], confidence, alternative="greater") | {"seeds": seeds}
