@@ -252,6 +252,12 @@ def _run_dask(name, experiment, tasks, todo, command, threads, finish, bar, sche
 
     if scheduler:
         client, cluster = Client(scheduler, timeout="30s"), None
+        try:
+            client.wait_for_workers(1, timeout=120)
+        except TimeoutError as e:
+            client.close()
+            raise RuntimeError(f"the scheduler at {scheduler} has no workers (waited 120 s); start some with "
+                               f"`dask worker {scheduler}`") from e
     else:
         workers = workers or os.cpu_count() or 1
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -274,8 +280,11 @@ def _run_dask(name, experiment, tasks, todo, command, threads, finish, bar, sche
             if fut.status == "finished":
                 finish(i, fut.result())
             else:
-                exc = fut.exception()
-                tb = "".join(traceback.format_exception(type(exc), exc, fut.traceback()))
+                try:
+                    exc = fut.exception()
+                    tb = "".join(traceback.format_exception(type(exc), exc, fut.traceback()))
+                except Exception as e:             # cancelled, or the scheduler lost it
+                    tb = f"{type(e).__name__}: {e} (task status {fut.status})"
                 finish(i, None, tb)
             bar.update(1)
     finally:
@@ -331,8 +340,12 @@ def main(argv=None) -> int:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
     argv = sys.argv[1:] if argv is None else list(argv)
-    index = run_sweep(sweep, args.out, args.scheduler, args.workers, args.threads_per_worker, args.serial,
-                      not args.no_progress, "python -m mode_interp.sweep " + " ".join(argv))
+    try:
+        index = run_sweep(sweep, args.out, args.scheduler, args.workers, args.threads_per_worker, args.serial,
+                          not args.no_progress, "python -m mode_interp.sweep " + " ".join(argv))
+    except (OSError, RuntimeError) as e:            # e.g. no scheduler at that address, or one without workers
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 2
     totals = index["totals"]
     print(f"{sweep['name']}: {totals['done']} of {totals['tasks']} tasks done, {totals['failed']} failed; "
           f"{totals['cpu_hours']:.2f} CPU hours in the records; index: {_index_path(Path(args.out), sweep)}")

@@ -211,6 +211,13 @@ def test_option_errors_exit_2(tmp_path):
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mode_interp.sweep", str(ROOT / "sweeps" / "ci_tiny_loop.json"),
+                           "--out", str(tmp_path), "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--no-progress"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_help_documents_the_spec_format():
     proc = subprocess.run([sys.executable, "-m", "mode_interp.sweep", "--help"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
