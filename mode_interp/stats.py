@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_float, check_int
+from ._validate import check_choice, check_float, check_int
 
 
 # ---------------------------------------------------------------- within one run
@@ -240,9 +240,7 @@ def paired_test(a, b, confidence: float = 0.95, alternative: str = "less") -> di
     p-value: the share of the 2^n sign patterns of |d_i| whose mean is at least as extreme as the observed
     one), ``n_agree`` (seeds whose d_i has the alternative's sign) and ``d`` (the differences).
     """
-    check_choice = ("less", "greater")
-    if alternative not in check_choice:
-        raise ValueError(f"alternative must be one of {check_choice}, got {alternative!r}")
+    check_choice("alternative", alternative, ("less", "greater"))
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"a and b must be 1-D with one value per seed each, got shapes {a.shape} and {b.shape}")

@@ -299,7 +299,7 @@ def sweep_records(sweep, compute: bool = False, directory=None) -> list:
     ``directory`` when ``compute`` (in this process, serially), else a LookupError naming the missing task.
     This is how a chapter reads a sweep without touching the shipped index."""
     sweep = read_spec(sweep) if not isinstance(sweep, dict) else sweep
-    directory = Path(directory) if directory is not None else cache.cache_dir().parent / "results" / sweep["name"]
+    directory = Path(directory) if directory is not None else cache.cache_dir() / "results" / sweep["name"]
     return [records.run(sweep["experiment"], task["spec"], directory, compute_missing=compute)
             for task in expand(sweep)]
 

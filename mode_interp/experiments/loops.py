@@ -33,7 +33,7 @@ from .._validate import check_float, check_int
 from ..recursive import ARMS, LoopConfig, run_loop
 from ..stats import histogram_kl
 from ..train import ToyConfig
-from .records import Experiment, register
+from .records import Experiment, check_fields, register
 
 
 def replicate(loop: LoopConfig, seed: int) -> LoopConfig:
@@ -43,20 +43,12 @@ def replicate(loop: LoopConfig, seed: int) -> LoopConfig:
     return replace(loop, base=base, seed=loop.seed + seed)
 
 
-def _fields(cls, d: dict, where: str) -> dict:
-    names = set(cls.__dataclass_fields__)
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(names)}")
-    return d
-
-
 def loop_from_dict(d: dict) -> LoopConfig:
     """A :class:`LoopConfig` from its ``to_dict()`` (or a hand-written subset of its fields)."""
     if not isinstance(d, dict) or "base" not in d:
         raise ValueError(f"loop must be a dict with a 'base' ToyConfig dict, got {d!r}")
-    d = _fields(LoopConfig, dict(d), "loop")
-    base = _fields(ToyConfig, dict(d.pop("base")), "loop.base")
+    d = check_fields(LoopConfig, dict(d), "loop")
+    base = check_fields(ToyConfig, dict(d.pop("base")), "loop.base")
     return LoopConfig(ToyConfig(**base), **d)
 
 
@@ -91,7 +83,7 @@ class RecursiveArm:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RecursiveArm":
-        d = _fields(cls, dict(d), "recursive_arm spec")
+        d = check_fields(cls, dict(d), "recursive_arm spec")
         if "loop" not in d or "arm" not in d:
             raise ValueError(f"recursive_arm spec needs 'loop' and 'arm', got keys {sorted(d)}")
         return cls(loop_from_dict(d.pop("loop")), **d)

@@ -136,19 +136,29 @@ def run(name: str, spec, directory=None, shipped: bool = True, command: str | No
     return record | {"file": str(path), "from_cache": False}
 
 
+def check_fields(cls, d: dict, where: str) -> dict:
+    """``d`` if its keys are fields of the dataclass ``cls``, else a ValueError naming the unknown ones."""
+    names = set(cls.__dataclass_fields__)
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(names)}")
+    return d
+
+
+def _experiment_folder(experiment_dir) -> Path:
+    """A folder as given, or a shipped experiment folder by name (a relative path that does not exist)."""
+    folder = Path(experiment_dir)
+    return SHIPPED_RESULTS / folder if not folder.is_absolute() and not folder.exists() else folder
+
+
 def load_index(experiment_dir) -> dict:
     """A sweep's ``index.json`` (see :mod:`mode_interp.sweep`), by folder or by shipped experiment name."""
-    folder = Path(experiment_dir)
-    if not folder.is_absolute() and not folder.exists():
-        folder = SHIPPED_RESULTS / folder
-    return json.loads((folder / "index.json").read_text())
+    return json.loads((_experiment_folder(experiment_dir) / "index.json").read_text())
 
 
 def load_records(experiment_dir, status: str = "done") -> list:
     """The records an index lists (with ``status``), in index order, each with its ``file``."""
-    folder = Path(experiment_dir)
-    if not folder.is_absolute() and not folder.exists():
-        folder = SHIPPED_RESULTS / folder
+    folder = _experiment_folder(experiment_dir)
     index = load_index(folder)
     out = []
     for entry in index["tasks"]:

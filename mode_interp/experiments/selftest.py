@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .._validate import check_float, check_int
-from .records import Experiment, register
+from .records import Experiment, check_fields, register
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,7 @@ class SelfTest:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SelfTest":
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"selftest spec: unknown field(s) {unknown}; allowed: {sorted(cls.__dataclass_fields__)}")
-        return cls(**d)
+        return cls(**check_fields(cls, dict(d), "selftest spec"))
 
 
 def run(spec: SelfTest) -> tuple:
