@@ -18,6 +18,9 @@ The three arms of a replicate share its generation 0, which a sweep computes onc
 * digits (``digits_pca``): ``fd`` / ``kept_fd`` (Fréchet distance of ``n_fid`` decoded samples to decoded
   real digits, :mod:`mode_interp.fid`), ``top_class`` (share of the most frequent predicted class) and
   ``confident`` (share of decoded samples the classifier labels with probability >= 0.9).
+
+A digits record also keeps ``preview``: the first :data:`N_PREVIEW` codes of each generation's pool
+(decode them with :func:`mode_interp.digits.digits_pca`), so a chapter can show samples without the pools.
 """
 
 from __future__ import annotations
@@ -172,6 +175,8 @@ def loop_rows(config: LoopConfig, loop: dict, k_label: float = 5.0, z: float = 3
 
 # ---------------------------------------------------------------- the experiment
 
+N_PREVIEW = 10      # digits: the first codes of each generation's pool kept in the record (``preview``)
+
 def run_arm(spec: RecursiveArm) -> tuple:
     """Run (or load) the arm's generations and measure them: ``(result, info)`` (see :mod:`.records`)."""
     config = spec.config
@@ -180,6 +185,8 @@ def run_arm(spec: RecursiveArm) -> tuple:
     gens = loop[spec.arm]
     result = {"rows": [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows],
               "sample_precision": gens[0].sample_precision, "precision": gens[0].model.precision}
+    if config.base.data == "digits_pca":     # the book shows a few decoded samples per generation
+        result["preview"] = [np.round(g.pool[:N_PREVIEW].numpy().astype(np.float64), 4).tolist() for g in gens]
     info = {"precision": gens[0].model.precision,
             "computed_seconds": round(sum(r["train_seconds"] + r["sample_seconds"] for r in rows[1:]), 1),
             "shared_key": prepare_key(spec),
