@@ -70,6 +70,25 @@ def test_records_match_a_direct_run(tmp_path, own_cache):
     assert record["spec"]["seed"] == 0 and record["precision"] == "float32"
 
 
+def test_a_digits_record_keeps_a_decodable_preview(tmp_path, own_cache, monkeypatch):
+    from mode_interp import fid
+    own_cache("c")
+    quick = fid.load_or_train_classifier(fid.ClassifierConfig(steps=30, n_test=500), progress=False,
+                                         directory=tmp_path / "clf")       # a 30-step classifier keeps this fast
+    monkeypatch.setattr(fid, "load_or_train_classifier", lambda *a, **k: quick)
+    loops._digits_scorer.cache_clear()
+    loop = {"base": {"data": "digits_pca", "n_train": 60, "latent_dim": 8, "width": 16, "batch_size": 30,
+                     "steps": 20, "T": 20, "beta_start": 1e-4, "beta_end": 0.02}, "generations": 2, "window": 3}
+    record = records.compute("recursive_arm", {"loop": loop, "arm": "variance", "n_fid": 20})
+    preview = record["result"]["preview"]
+    assert [len(p) for p in preview] == [loops.N_PREVIEW] * 2 and len(preview[0][0]) == 8
+    rows = record["result"]["rows"]
+    assert all(0 <= r["confident"] <= 1 and r["fd"] > 0 for r in rows) and rows[0]["n_pool"] == 62
+    from mode_interp.digits import digits_pca
+    assert digits_pca(8).decode(preview[1]).shape == (loops.N_PREVIEW, 28, 28)
+    loops._digits_scorer.cache_clear()                    # later users get the real classifier
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
