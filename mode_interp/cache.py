@@ -89,6 +89,21 @@ def atomic_write(path: Path, write: Callable, mode: int | None = None) -> None:
         raise
 
 
+def check_writable(directory, setting: str = "MODE_INTERP_CACHE") -> Path:
+    """``directory`` (created if missing) after proving a file can be written there; else a ValueError
+    naming the folder and the ``setting`` that chooses it, raised before any long computation starts."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".writable", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise ValueError(f"{setting}: cannot write into {directory} ({type(e).__name__}: {e}); point "
+                         f"{setting} at a writable folder") from e
+    return directory
+
+
 def load_verified(path: Path, config: dict):
     """The object stored at ``path``, or None when the file is missing, corrupted or for another config."""
     if not path.exists():

@@ -11,10 +11,15 @@ import torch
 from ._validate import check_int
 
 
-def parse_config(config_cls, argv, prog: str, description: str, default_out: Path):
-    """``(config, out, device)`` from ``argv``: a flag per field of the frozen dataclass ``config_cls``
-    (tuples take several values), plus ``--out DIR``, ``--threads N`` (applied here) and ``--device``."""
+def parse_config(config_cls, argv, prog: str, description: str, default_out: Path, extra: dict | None = None):
+    """``(config, out, device, options)`` from ``argv``: a flag per field of the frozen dataclass
+    ``config_cls`` (tuples take several values), plus ``--out DIR``, ``--threads N`` (applied here),
+    ``--device`` and the command's own flags ``extra`` ({flag: argparse keyword arguments}), returned in
+    the dict ``options`` keyed by their dest names (so ``--help`` lists every flag)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    extra = dict(extra or {})
+    for flag, kwargs in extra.items():
+        parser.add_argument(flag, **kwargs)
     for f in fields(config_cls):
         flag = f"--{f.name.replace('_', '-')}"
         if f.type == "tuple":
@@ -29,6 +34,7 @@ def parse_config(config_cls, argv, prog: str, description: str, default_out: Pat
     parser.add_argument("--device", default="cpu")
     args = vars(parser.parse_args(argv))
     out, threads, device = Path(args.pop("out")), args.pop("threads"), args.pop("device")
+    options = {name: args.pop(name) for name in [f.lstrip("-").replace("-", "_") for f in extra]}
     if threads is not None:
         torch.set_num_threads(check_int("threads", threads, 1, 1024))
-    return config_cls(**{k: v for k, v in args.items() if v is not None}), out, device
+    return config_cls(**{k: v for k, v in args.items() if v is not None}), out, device, options

@@ -136,7 +136,13 @@ def _new_model(config: ShapesConfig) -> UNet:
 
 def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = True, checkpoint_every: int = 100,
                  directory=None, resume: bool = True) -> TrainedUNet:
-    """Train (or resume) the U-Net to ``config.steps`` steps; the run file lives in ``directory``."""
+    """Train (or resume) the U-Net to ``config.steps`` steps; the run file lives in ``directory``.
+
+    The run file (saved every ``checkpoint_every`` steps) holds weights, EMA, Adam state, the generator,
+    the loss history and its running sum, so a resumed run is bit-identical to an uninterrupted one, loss
+    history included. ``resume=False`` starts from scratch. A run file holding a *longer* run than asked
+    for is never rewound or overwritten: the shorter run trains from scratch beside it (with a warning).
+    """
     check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but torch.cuda.is_available() is False")
@@ -147,24 +153,35 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     g = torch.Generator(device=device).manual_seed(config.seed)
     precision = resolve(config.precision, device)       # float32 (with a warning) where bf16 is not native
-    resume = resume and precision == config.precision   # a fallback run neither reads nor writes the run file
-    state = cache.load_verified(run_path, config.run_dict()) if resume else None
-    step, losses, seconds = 0, [], 0.0
-    if state is not None and state["step"] <= config.steps:
+    write = precision == config.precision        # a fallback run neither reads nor writes the run file
+    state = cache.load_verified(run_path, config.run_dict()) if write else None
+    step, losses, seconds, running = 0, [], 0.0, 0.0
+    if state is not None and state["step"] > config.steps:     # never rewind (or overwrite) a longer run
+        warnings.warn(f"{run_path} holds a longer run ({state['step']} steps) than the {config.steps} asked "
+                      "for: training this one from scratch, leaving that file as it is", RuntimeWarning,
+                      stacklevel=2)
+        state, write = None, False
+    if state is not None and not resume:
+        state = None                              # retrain: from scratch, over a run no longer than this one
+    if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         g.set_state(state["generator"])
         step, losses, seconds = state["step"], list(state["losses"]), float(state["seconds"])
+        running = float(state.get("running", 0.0))     # run files from before it was kept: 0
     data = config.training_data().to(device)
     schedule = config.schedule()
     batch = min(config.batch_size, config.n_images)
-    running, start = 0.0, time.perf_counter()
+    start = time.perf_counter()
+    if write and step < config.steps:
+        cache.check_writable(run_path.parent, "MODE_INTERP_CACHE" if directory is None else "directory")
 
     def save():
         cache.save_atomic({"step": step, "model": model.state_dict(), "ema": ema.state_dict(),
                            "opt": opt.state_dict(), "generator": g.get_state(), "losses": losses,
-                           "seconds": seconds + time.perf_counter() - start}, run_path, config.run_dict())
+                           "running": running, "seconds": seconds + time.perf_counter() - start},
+                          run_path, config.run_dict())
 
     with tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step") as bar:
         while step < config.steps:
@@ -184,7 +201,7 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
                 losses.append(running / 50)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
                 running = 0.0
-            if (step % checkpoint_every == 0 or step == config.steps) and precision == config.precision:
+            if write and (step % checkpoint_every == 0 or step == config.steps):
                 save()
     seconds += time.perf_counter() - start
     return TrainedUNet(ema.cpu().eval(), config, losses, seconds, precision=precision)
@@ -218,7 +235,7 @@ def _cli(argv=None) -> None:
     """``python -m mode_interp.image_train [--field value ...] [--out DIR]``: train (resuming its run file
     in the cache folder, if any) one ShapesConfig, write the model into ``--out`` (default: the shipped
     checkpoints folder) and record the command, config and training time in ``MANIFEST.json`` there."""
-    config, out, device = parse_config(ShapesConfig, argv, "python -m mode_interp.image_train", _cli.__doc__,
+    config, out, device, _ = parse_config(ShapesConfig, argv, "python -m mode_interp.image_train", _cli.__doc__,
                                        SHIPPED_DIR)
     require_native(config.precision, device)
     trained = train_shapes(config, device)

@@ -216,7 +216,7 @@ def _cli(argv=None) -> None:
         parser.add_argument(f"--{name}", type=kind, default=None)
     parser.add_argument("--arms", nargs="+", default=list(ARMS))
     loop_args, rest = parser.parse_known_args(argv)
-    base, out, _ = parse_config(ToyConfig, rest, "python -m mode_interp.recursive", _cli.__doc__, SHIPPED_DIR)
+    base, out, _, _ = parse_config(ToyConfig, rest, "python -m mode_interp.recursive", _cli.__doc__, SHIPPED_DIR)
     given = {k: v for k, v in {"generations": loop_args.generations, "oversample": loop_args.oversample,
                                "window": loop_args.window, "seed": loop_args.loop_seed,
                                "sample_precision": loop_args.sample_precision}.items() if v is not None}

@@ -98,6 +98,16 @@ class ToyConfig:
         return replace(self, steps=self.steps + extra_steps, continue_from=self.steps, late_from=self.steps,
                        late_lr=check_float("late_lr", late_lr, 0.0, 1.0, lo_open=True))
 
+    def at_step(self, step: int) -> "ToyConfig":
+        """This plain run stopped after ``step`` steps: the config whose training is this run's first
+        ``step`` steps (a step decay that has not begun by then is dropped from it)."""
+        if self.continue_from:
+            raise ValueError("at_step() takes a plain config (continue_from = 0)")
+        step = check_int("step", step, 1, self.steps)
+        if not self.late_from or step <= self.late_from:
+            return replace(self, steps=step, late_from=0, late_lr=0.0)
+        return replace(self, steps=step)
+
     @property
     def dim(self) -> int:
         """The dimension of the data the network models."""
@@ -164,17 +174,38 @@ class TrainedModel:
 
 
 def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_every: int = 100,
-          data: torch.Tensor | None = None) -> TrainedModel:
+          data: torch.Tensor | None = None, *, checkpoint_every: int = 0, snapshots=(),
+          directory=None) -> TrainedModel:
     """Train a fresh ToyMLP on ``config.training_data()`` for ``config.steps`` Adam steps.
 
     ``data``: train on these points instead (shape (config.n_train, d); chapter 5's generations train on
     the previous generation's samples). A continuation (``continue_from``) then trains its parent on the
     same ``data`` too, uncached, and the result's ``seconds`` and ``losses`` include the parent's (its cost
     would otherwise be lost); a cached parent (``data=None``) keeps its cost in its own record.
+
+    Long runs (the paper's 100k steps) survive being stopped:
+
+    * ``checkpoint_every`` > 0 saves the whole training state (weights, Adam moments, both generators, the
+      epoch's data order and position, the loss history and its running sum) every that many steps into a
+      run file in ``directory`` (default :func:`mode_interp.cache.cache_dir`), and a later call resumes from
+      it: the resumed run is bit-identical to an uninterrupted one, loss history included.
+    * ``snapshots``: steps s < ``config.steps`` at which the model is also stored in the cache under
+      :meth:`ToyConfig.at_step` (s): the same weights training that config from scratch would give (the
+      first s steps of this run *are* that run), so ``load_or_train(config.at_step(s))`` finds them.
+
+    Both need the config's own data (``data=None``) and a plain config (no ``continue_from``).
     """
     check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but torch.cuda.is_available() is False")
+    log_every = check_int("log_every", log_every, 1, None)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, 0, None)
+    snapshots = _check_snapshots(snapshots, config)
+    if (checkpoint_every or snapshots) and (data is not None or config.continue_from):
+        raise ValueError("checkpoint_every and snapshots need data=None and continue_from=0 (a run that "
+                         "its config alone reproduces)")
+    setting = "MODE_INTERP_CACHE" if directory is None else "directory"
+    directory = cache.cache_dir() if directory is None else Path(directory)
     dim = config.dim
     if data is not None:
         data = check_points("data", data, dim)
@@ -195,36 +226,76 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
     g = torch.Generator(device=device).manual_seed(config.seed + config.continue_from)
     g_cpu = torch.Generator().manual_seed(config.seed + config.continue_from)
     precision = resolve(config.precision, device)       # float32 (with a warning) where bf16 is not native
+    keep = precision == config.precision                 # a fallback run neither reads nor writes run files
     eps_fn = model if precision == "float32" else (lambda x_t, t: model(x_t, t, precision))
     data = (config.training_data() if data is None else data.float()).to(device)
     schedule = config.schedule()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     batch = min(config.batch_size, config.n_train)
-    losses, running, step = list(parent_losses), 0.0, config.continue_from
+    losses, running, step, order, pos, before = list(parent_losses), 0.0, config.continue_from, None, 0, 0.0
+    run_key = {"run": config.to_dict(), "log_every": log_every}
+    run_path = directory / cache.file_name(run_key, f"toy-run-{config.data}")
+    state = cache.load_verified(run_path, run_key) if checkpoint_every and keep else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        g.set_state(state["generator"])
+        g_cpu.set_state(state["generator_cpu"])
+        step, losses, running, pos, before = state["step"], list(state["losses"]), state["running"], state["pos"], state["seconds"]
+        order = None if state["order"] is None else state["order"].to(device)
+    if step < config.steps and (checkpoint_every or snapshots):
+        cache.check_writable(directory, setting)     # fail now, not after hours of training
     start = time.perf_counter()
+
+    def seconds() -> float:
+        return parent_seconds + before + time.perf_counter() - start
+
+    def save_run():
+        cache.save_atomic({"step": step, "model": model.state_dict(), "opt": opt.state_dict(),
+                           "generator": g.get_state(), "generator_cpu": g_cpu.get_state(),
+                           "order": None if order is None else order.cpu(), "pos": pos, "losses": losses,
+                           "running": running, "seconds": seconds() - parent_seconds}, run_path, run_key)
+
     with tqdm(total=config.steps, initial=step, disable=not progress, desc="training", unit="step") as bar:
         while step < config.steps:
-            order = torch.randperm(config.n_train, generator=g_cpu).to(device)
-            for s in range(0, config.n_train - batch + 1, batch):
-                if config.late_from and step == max(config.late_from, config.continue_from):
-                    for group in opt.param_groups:
-                        group["lr"] = config.late_lr
-                loss = eps_mse_loss(eps_fn, data[order[s:s + batch]], schedule, g)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                running += loss.item()
-                step += 1
-                bar.update(1)
-                if step % log_every == 0:
-                    losses.append(running / log_every)
-                    bar.set_postfix(loss=f"{losses[-1]:.4f}")
-                    running = 0.0
-                if step == config.steps:
-                    break
+            if order is None:                     # a new epoch: a fresh permutation of the training set
+                order, pos = torch.randperm(config.n_train, generator=g_cpu).to(device), 0
+            if config.late_from and step == max(config.late_from, config.continue_from):
+                for group in opt.param_groups:
+                    group["lr"] = config.late_lr
+            loss = eps_mse_loss(eps_fn, data[order[pos:pos + batch]], schedule, g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            pos += batch
+            if pos + batch > config.n_train:      # the epoch's last full batch: the remainder is dropped
+                order = None
+            running += loss.item()
+            step += 1
+            bar.update(1)
+            if step % log_every == 0:
+                losses.append(running / log_every)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+                running = 0.0
+            if keep and step in snapshots:
+                _store_snapshot(config.at_step(step), model, losses, seconds(), precision, directory)
+            if keep and checkpoint_every and (step % checkpoint_every == 0 or step == config.steps):
+                save_run()
     model.eval()
-    return TrainedModel(model.cpu(), config, losses, parent_seconds + time.perf_counter() - start,
-                        precision=precision)
+    return TrainedModel(model.cpu(), config, losses, seconds(), precision=precision)
+
+
+def _check_snapshots(snapshots, config: ToyConfig) -> frozenset:
+    if isinstance(snapshots, (str, bytes)) or not hasattr(snapshots, "__iter__"):
+        raise ValueError(f"snapshots must be a collection of steps, got {snapshots!r}")
+    return frozenset(check_int("snapshots", s, 1, config.steps - 1) for s in snapshots)
+
+
+def _store_snapshot(config: ToyConfig, model, losses: list, seconds: float, precision: str, directory: Path):
+    """Store ``model`` (deep-copied to the CPU) as the cache file of ``config``, as load_or_train would."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    cache.save_atomic({"state_dict": state, "losses": list(losses), "seconds": seconds, "precision": precision},
+                      directory / cache.file_name(config.to_dict(), f"toy-{config.data}"), config.to_dict())
 
 
 SHIPPED_DIR = cache.SHIPPED_DIR
@@ -242,19 +313,22 @@ class _NotNative(Exception):
 
 
 def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
-                  directory=None, shipped: bool = True, retrain: bool = False) -> TrainedModel:
+                  directory=None, shipped: bool = True, retrain: bool = False, *, checkpoint_every: int = 0,
+                  snapshots=()) -> TrainedModel:
     """The stored model for ``config`` if a valid file exists, else train it and cache it.
 
     Looks in the cache folder (``directory``, default :func:`mode_interp.cache.cache_dir`), then, if
     ``shipped``, in the checkpoints shipped with the package (:data:`SHIPPED_DIR`, see its MANIFEST.json).
     ``retrain=True`` ignores both and trains from scratch (the result is cached). A bfloat16 config that
     must be trained on a machine without native bfloat16 trains in float32 (with a warning) and is *not*
-    cached, so that no float32 model is ever stored under a bfloat16 key.
+    cached, so that no float32 model is ever stored under a bfloat16 key. ``checkpoint_every`` and
+    ``snapshots``: a resumable run that also stores earlier snapshots (:func:`train`), in ``directory``.
     """
     def create():
         if resolve(config.precision, device) != config.precision:
             raise _NotNative
-        trained = train(config, device, progress)
+        trained = train(config, device, progress, checkpoint_every=checkpoint_every, snapshots=snapshots,
+                        directory=directory)
         return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
                 "precision": trained.precision}
 
@@ -274,19 +348,47 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
 
 
 def _cli(argv=None) -> None:
-    """``python -m mode_interp.train [--field value ...] [--out DIR]``: train one ToyConfig and record it.
+    """``python -m mode_interp.train [--field value ...] [--checkpoint-every K] [--snapshots S ...] [--out DIR]``:
+    train one ToyConfig and record it.
 
     Writes the model file (same format and name as the cache) into ``--out`` (default: the shipped
     checkpoints folder) and appends the exact command, config, seed, thread count and training time to
-    ``MANIFEST.json`` there.
+    ``MANIFEST.json`` there. ``--checkpoint-every K`` makes the run resumable (its run file, and the
+    ``--snapshots`` models, go to the cache folder, ``MODE_INTERP_CACHE``); each snapshot step is also
+    written into ``--out`` with its own MANIFEST entry.
     """
-    config, out, device = parse_config(ToyConfig, argv, "python -m mode_interp.train", _cli.__doc__,
-                                       SHIPPED_DIR)
+    extra = {"--checkpoint-every": {"type": int, "default": 0, "metavar": "K",
+                                    "help": "save the whole training state every K steps (resumable)"},
+             "--snapshots": {"type": int, "nargs": "+", "default": [], "metavar": "S",
+                             "help": "also store the model after each of these steps"}}
+    config, out, device, options = parse_config(ToyConfig, argv, "python -m mode_interp.train", _cli.__doc__,
+                                                SHIPPED_DIR, extra)
     require_native(config.precision, device)
-    trained = load_or_train(config, device=device, directory=out, shipped=False, retrain=True)
-    cache.record_manifest(out, Path(trained.path).name, argv, config.to_dict(), trained.seconds, device,
+    cache.check_writable(out, "--out")
+    snapshots = sorted(_check_snapshots(options["snapshots"], config))
+    trained = train(config, device, checkpoint_every=options["checkpoint_every"], snapshots=snapshots)
+    for step in snapshots:
+        snap = load_or_train(config.at_step(step), device, progress=False, shipped=False)
+        if not snap.from_cache:
+            raise RuntimeError(f"snapshot {step} was not stored in {cache.cache_dir()}")
+        _record(out, snap, argv, device)
+    stored = {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
+              "precision": trained.precision}
+    path = out / cache.file_name(config.to_dict(), f"toy-{config.data}")
+    cache.save_atomic(stored, path, config.to_dict())
+    _record(out, TrainedModel.from_stored(config, stored, False, path), argv, device)
+    print(f"wrote {path} ({trained.seconds:.0f} s)")
+
+
+def _record(out: Path, trained: TrainedModel, argv, device: str) -> None:
+    """Write ``trained`` into ``out`` (if it is not there) and its MANIFEST entry."""
+    path = out / cache.file_name(trained.config.to_dict(), f"toy-{trained.config.data}")
+    if Path(trained.path) != path:
+        cache.save_atomic({"state_dict": trained.model.state_dict(), "losses": trained.losses,
+                           "seconds": trained.seconds, "precision": trained.precision}, path,
+                          trained.config.to_dict())
+    cache.record_manifest(out, path.name, argv, trained.config.to_dict(), trained.seconds, device,
                           trained.losses[-1] if trained.losses else None, precision=trained.precision)
-    print(f"wrote {trained.path} ({trained.seconds:.0f} s)")
 
 
 if __name__ == "__main__":

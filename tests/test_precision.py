@@ -192,7 +192,7 @@ def test_bad_engine_options_are_refused(call, name):
 
 def test_the_training_cli_takes_a_precision_flag(tmp_path):
     from mode_interp.cli import parse_config
-    config, out, _ = parse_config(ToyConfig, ["--precision", "bfloat16", "--steps", "5"], "p", "", tmp_path)
+    config, out, _, _ = parse_config(ToyConfig, ["--precision", "bfloat16", "--steps", "5"], "p", "", tmp_path)
     assert config.precision == "bfloat16" and config.steps == 5
     with pytest.raises(ValueError, match="precision"):
         parse_config(ToyConfig, ["--precision", "fp8"], "p", "", tmp_path)
