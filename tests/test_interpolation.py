@@ -94,3 +94,79 @@ def test_midpoint_mass_counts_points_placed_on_midpoints():
 def test_bad_input(mixture, call, name):
     with pytest.raises(ValueError, match=name):
         call(mixture)
+
+
+def test_off_mode_breakdown_places_points_in_their_regions():
+    mix = mi.grid_25()
+    s, sig = mix.means[1, 1] - mix.means[0, 1], mix.sigma           # the spacing (modes 0, 1 share x)
+    base = mix.means[12]                                            # the centre mode (0, 0)
+    pts = [base + [0, s / 2],                    # an edge midpoint: first-neighbour segment
+           base + [s / 2, s / 2],                # a cell centre: second-neighbour (diagonal) segment
+           base + [0.25 * s, 0.6 * s],           # inside a cell, off every segment
+           base + [4 * sig, 0],                  # a shoulder
+           base + [0, 0], base + [10.0, 10.0]]   # a mode's core; far outside the lattice
+    b = interp.off_mode_breakdown(torch.tensor(np.array(pts)), mix)
+    assert (b["core"], b["shoulder"], b["off"]) == (1, 1, 4)
+    assert [b["regions"][r]["count"] for r in interp.REGIONS] == [1, 1, 1, 1]
+    assert b["true_shoulder_share"] == pytest.approx(math.exp(-4.5) - math.exp(-12.5))
+
+
+@pytest.mark.parametrize("mix", [mi.grid_25(), mi.rotated_grid_25()], ids=["grid", "diamond"])
+def test_uniform_points_are_not_enriched_anywhere(mix):
+    radius = mix.sigma * interp.off_mode_breakdown(torch.zeros(1, 2), mix)["radius"]
+    lo, hi = mix.means.min(0) - radius, mix.means.max(0) + radius
+    u = torch.rand(100_000, 2, dtype=torch.float64, generator=gen(5)) * torch.tensor(hi - lo) + torch.tensor(lo)
+    b = interp.off_mode_breakdown(u, mix)
+    for name in ("first", "second", "elsewhere"):
+        assert b["regions"][name]["enrichment_lo"] < 1 < b["regions"][name]["enrichment_hi"], name
+    assert sum(b["regions"][r]["area_share"] for r in ("first", "second", "elsewhere")) == pytest.approx(1)
+
+
+def test_segment_distance():
+    a, b = np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])
+    x = torch.tensor([[0.5, 2.0], [-3.0, 4.0], [2.0, 0.0]])
+    assert interp.segment_distance(x, a, b).tolist() == pytest.approx([2.0, 5.0, 1.0])
+
+
+def test_truncated_spread_matches_the_truncated_gaussian():
+    k = 3.0
+    phi, Phi2 = math.exp(-k * k / 2) / math.sqrt(2 * math.pi), math.erf(k / math.sqrt(2))
+    assert interp.truncated_spread(1.0, k, 1) == pytest.approx(math.sqrt(1 - 2 * k * phi / Phi2))
+    z = torch.randn(400_000, 2, generator=gen(6), dtype=torch.float64) * 0.8
+    r2 = (z ** 2).sum(1)
+    kept = r2[r2.sqrt() <= 2.0]
+    assert interp.truncated_spread(0.8, 2.0, 2) == pytest.approx(float((kept.mean() / 2).sqrt()), rel=2e-3)
+
+
+def test_strict_gate_passes_the_exact_chain_and_names_a_blurred_mode(mixture):
+    schedule = mi.linear_schedule(1000, 1e-3, 0.2)
+    chain = mi.sample(mi.exact_eps_fn(mixture, schedule), 6_000, 1, schedule, gen(7)).x0.double()
+    g = interp.strict_gate(interp.mode_summary(chain, mixture), mixture, schedule)
+    assert g["passed"] and abs(g["median_spread_ratio"] - 1) < 0.05 and g["blurred"] == []
+    width = mi.exact_chain_mode_std(schedule, mixture.sigma)
+    parts = [mu + width * (2.0 if i == 1 else 1.0) * torch.randn(2_000, 1, generator=gen(8 + i), dtype=torch.float64)
+             for i, mu in enumerate(mixture.means[:, 0])]
+    g = interp.strict_gate(interp.mode_summary(torch.cat(parts), mixture), mixture, schedule)
+    assert not g["passed"] and g["blurred"] == [1] and g["worst_spread_mode"] == 1
+    assert g["checks"]["every mode's weight within 20% of 1/K"]
+    lopsided = torch.cat([parts[0], parts[0], parts[2]])
+    g = interp.strict_gate(interp.mode_summary(lopsided, mixture), mixture, schedule)
+    assert not g["checks"]["every mode's weight within 20% of 1/K"] and g["worst_weight_mode"] == 1
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m: interp.off_mode_breakdown(torch.zeros(3, 1), m), "2-D"),
+    (lambda m: interp.off_mode_breakdown(torch.zeros(3, 2), mi.grid_25(), shoulder=2.0), "shoulder"),
+    (lambda m: interp.off_mode_breakdown(torch.zeros(0, 2), mi.grid_25()), "x"),
+    (lambda m: interp.off_mode_breakdown(torch.zeros(3, 2), mi.grid_25(), lattice=3), "lattice"),
+    (lambda m: interp.segment_distance(torch.zeros(3, 2), np.zeros((2, 2)), np.zeros((3, 2))), "a and b"),
+    (lambda m: interp.strict_gate({"within": 1.0}, m, mi.linear_schedule(10)), "summary"),
+    (lambda m: interp.strict_gate(interp.mode_summary(torch.ones(3, 1), m), mi.grid_25(), mi.linear_schedule(10)),
+     "modes"),
+    (lambda m: interp.strict_gate(interp.mode_summary(torch.ones(3, 1), m), m, mi.linear_schedule(10),
+                                  mode_tol=0.0), "mode_tol"),
+    (lambda m: interp.truncated_spread(0.0, 3.0, 1), "spread"),
+])
+def test_bad_breakdown_and_gate_input(mixture, call, name):
+    with pytest.raises(ValueError, match=name):
+        call(mixture)
