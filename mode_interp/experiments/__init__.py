@@ -3,9 +3,10 @@ cached result record (:mod:`.records`), so that notebooks, the shell and :mod:`m
 run the same code.
 
 Registered experiments: ``recursive_arm`` (:mod:`.loops`: one arm of one replicate of chapter 5's
-self-consuming loop) and ``selftest`` (:mod:`.selftest`: checks of the sweep machinery).
+self-consuming loop), ``toy_model`` (:mod:`.models`: a toy model trained with snapshots and measured at
+each) and ``selftest`` (:mod:`.selftest`: checks of the sweep machinery).
 """
 
-from . import loops, selftest  # noqa: F401  (registers the experiments)
+from . import loops, models, selftest  # noqa: F401  (registers the experiments)
 from .records import (EXPERIMENTS, SHIPPED_RESULTS, Experiment, as_spec, compute, find, get,  # noqa: F401
                       load_index, load_records, read_record, record_file, register, run, write)

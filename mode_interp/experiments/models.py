@@ -1,0 +1,152 @@
+"""``toy_model``: a toy model trained (resumably, with snapshots) and measured at several training steps.
+
+Replicate ``seed`` draws its training set with ``data_seed + seed``, its initialisation and data order
+with ``model.seed + seed`` and its samples with ``sample_seed + seed`` (replicate 0 is ``model`` itself).
+The run trains to ``model.steps`` once, storing a snapshot at every other step of ``at_steps``
+(:func:`mode_interp.train.train`: a snapshot *is* the shorter run), and each step's model is measured on
+``n_samples`` samples by :func:`measure`, the one definition of a toy model's numbers:
+
+* ``hallucinated`` (farther than ``k_label`` sigma from every mode) with its count and Wilson interval
+  at ``z``, beside the true mixture's own rate;
+* the stricter gate (:func:`mode_interp.interpolation.strict_gate` on a ``k_gate`` sigma mode summary):
+  its checks and numbers, per-mode spreads and weights, the modes it calls blurred;
+* where the off-mode mass lies: 2-D, :func:`mode_interp.interpolation.off_mode_breakdown`; 1-D, the count
+  in each gap between neighbouring modes (:func:`mode_interp.interpolation.gap_counts`) per unit of gap
+  length.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from .._validate import check_float, check_int
+from ..train import ToyConfig, load_or_train
+from .records import Experiment, check_fields, register
+
+
+@dataclass(frozen=True)
+class ToyModel:
+    model: ToyConfig
+    at_steps: tuple = ()              # training steps to measure at (default: model.steps only)
+    seed: int = 0                     # replicate (module docstring)
+    n_samples: int = 200_000
+    sample_seed: int = 0
+    k_label: float = 5.0
+    k_gate: float = 3.0
+    z: float = 3.29
+    checkpoint_every: int = 1_000     # the run's resumable state, in the cache folder
+
+    def __post_init__(self):
+        if not isinstance(self.model, ToyConfig):
+            raise TypeError(f"model must be a ToyConfig, got {type(self.model).__name__}")
+        if self.model.data == "digits_pca" or self.model.continue_from:
+            raise ValueError("toy_model measures a plain Gaussian-mixture run (not digits_pca, no continue_from)")
+        if isinstance(self.at_steps, (str, bytes)) or not hasattr(self.at_steps, "__iter__"):
+            raise ValueError(f"at_steps must be a list of training steps, got {self.at_steps!r}")
+        steps = sorted({check_int("at_steps", s, 1, self.model.steps) for s in self.at_steps} | {self.model.steps})
+        object.__setattr__(self, "at_steps", tuple(steps))
+        check_int("seed", self.seed, 0, 999)
+        check_int("n_samples", self.n_samples, 1, 10_000_000)
+        check_int("sample_seed", self.sample_seed, 0, None)
+        check_float("k_label", self.k_label, 0.0, None, lo_open=True)
+        check_float("k_gate", self.k_gate, 0.0, None, lo_open=True)
+        check_float("z", self.z, 0.0, None, lo_open=True)
+        check_int("checkpoint_every", self.checkpoint_every, 1, None)
+
+    @property
+    def config(self) -> ToyConfig:
+        """The replicate's model config."""
+        return replace(self.model, data_seed=self.model.data_seed + self.seed, seed=self.model.seed + self.seed)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"], d["at_steps"] = self.model.to_dict(), list(self.at_steps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ToyModel":
+        d = check_fields(cls, dict(d), "toy_model spec")
+        if not isinstance(d.get("model"), dict):
+            raise ValueError(f"toy_model spec needs 'model', a ToyConfig dict, got {d.get('model')!r}")
+        model = check_fields(ToyConfig, dict(d.pop("model")), "toy_model spec.model")
+        if "means" in model:
+            model["means"] = tuple(model["means"]) or ToyConfig.means
+        return cls(ToyConfig(**model), **d)
+
+
+def _plain(x):
+    """numpy arrays and scalars as plain lists and numbers (a record is JSON)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: float = 3.0, z: float = 3.29) -> dict:
+    """The numbers of one model's samples ``x`` (module docstring), as plain JSON types.
+
+    Samples that diverged (NaN or infinite: an early snapshot's chain can blow up) are reported as
+    ``non_finite``, counted as hallucinated in ``hallucination``, and left out of every other number."""
+    from ..interpolation import gap_counts, hallucination_summary, mode_summary, off_mode_breakdown, strict_gate
+
+    from ..stats import wilson_interval
+
+    mixture = config.mixture()
+    x = x.to(torch.float64)
+    finite = torch.isfinite(x).all(dim=1)
+    n, non_finite = len(x), int((~finite).sum())
+    if non_finite == n:
+        raise ValueError(f"all {n} samples are NaN or infinite: nothing to measure")
+    x = x[finite]
+    summary = mode_summary(x, mixture, k_gate)
+    gate = strict_gate(summary, mixture, config.schedule())
+    h = hallucination_summary(x, mixture, k_label, z)
+    if non_finite:            # a diverged sample is off every mode: counted as hallucinated, and reported
+        h["count"], h["n"] = h["count"] + non_finite, n
+        h["rate"] = h["count"] / n
+        h["lo"], h["hi"] = wilson_interval(h["count"], n, z)
+        h["ratio_lo"] = h["lo"] / h["true_rate"]
+    out = {"non_finite": non_finite, "hallucination": h,
+           "gate": gate,
+           "mode_std": summary["std"], "mode_weights": summary["weights"]}
+    if mixture.dim == 2:
+        out["breakdown"] = off_mode_breakdown(x, mixture, k_gate, k_label, z=z)
+    else:
+        gaps = gap_counts(x, mixture, k_label)
+        out["gaps"] = [{"between": [a, b], "count": c, "per_unit_length": c / (b - a - 2 * k_label * mixture.sigma)}
+                       for (a, b), c in ((k, v) for k, v in gaps.items() if k != "outside")]
+        out["outside"] = gaps["outside"]
+    return _plain(out)
+
+
+def run(spec: ToyModel) -> tuple:
+    config = spec.config
+    snapshots = spec.at_steps[:-1]
+    final = load_or_train(config, progress=False, checkpoint_every=spec.checkpoint_every, snapshots=snapshots)
+    rows, seconds = [], 0.0
+    for step in spec.at_steps:
+        trained = final if step == config.steps else load_or_train(config.at_step(step), progress=False,
+                                                                    snapshots=())
+        start = time.perf_counter()
+        result = trained.sample(spec.n_samples, spec.sample_seed + spec.seed)
+        sample_seconds = time.perf_counter() - start
+        rows.append({"step": step, "final_loss": trained.losses[-1] if trained.losses else None,
+                     "train_seconds": round(trained.seconds, 1), "sample_seconds": round(sample_seconds, 1),
+                     "source": trained.source, **measure(result.x0, config, spec.k_label, spec.k_gate, spec.z)})
+        seconds += sample_seconds
+    info = {"precision": final.precision, "sample_precision": result.precision,
+            "computed_seconds": round(final.seconds + seconds, 1)}
+    return {"rows": rows}, info
+
+
+register(Experiment("toy_model", ToyModel, run,
+                    doc="a toy model trained with snapshots and measured at each (chapters 2 and 4)"))
