@@ -236,8 +236,8 @@ def _cli(argv=None) -> None:
     in the cache folder, if any) one ShapesConfig, write the model into ``--out`` (default: the shipped
     checkpoints folder) and record the command, config and training time in ``MANIFEST.json`` there."""
     config, out, device, _ = parse_config(ShapesConfig, argv, "python -m mode_interp.image_train", _cli.__doc__,
-                                       SHIPPED_DIR)
-    require_native(config.precision, device)
+                                          SHIPPED_DIR, check=lambda c, _, device: require_native(c.precision, device))
+    cache.check_writable(out, "--out")
     trained = train_shapes(config, device)
     path = out / cache.file_name(config.to_dict(), "shapes-unet")
     cache.save_atomic({"state_dict": trained.model.state_dict(), "losses": trained.losses,

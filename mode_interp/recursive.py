@@ -204,27 +204,27 @@ def _cli(argv=None) -> None:
     sampling seconds, and the wall time of this call. Calls on the same loop config share that file: each
     adds its command, arms and wall time to ``calls`` and replaces the rows of its arms, keeping the
     other arms' rows (so arms run in parallel, or a later load-only call, lose nothing)."""
-    import argparse
-
     from .cli import parse_config
     from .experiments.loops import loop_rows
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(add_help=False)
-    for name, kind in [("generations", int), ("oversample", float), ("window", int), ("loop-seed", int),
-                       ("sample-precision", str)]:
-        parser.add_argument(f"--{name}", type=kind, default=None)
-    parser.add_argument("--arms", nargs="+", default=list(ARMS))
-    loop_args, rest = parser.parse_known_args(argv)
-    base, out, _, _ = parse_config(ToyConfig, rest, "python -m mode_interp.recursive", _cli.__doc__, SHIPPED_DIR)
-    given = {k: v for k, v in {"generations": loop_args.generations, "oversample": loop_args.oversample,
-                               "window": loop_args.window, "seed": loop_args.loop_seed,
-                               "sample_precision": loop_args.sample_precision}.items() if v is not None}
-    config = LoopConfig(base, **given)
+    extra = {f"--{name}": {"type": kind, "default": None} for name, kind in
+             [("generations", int), ("oversample", float), ("window", int), ("loop-seed", int),
+              ("sample-precision", str)]}
+    extra["--arms"] = {"nargs": "+", "default": list(ARMS), "choices": ARMS}
+
+    def loop_fields(options) -> dict:
+        return {k: v for k, v in {"generations": options["generations"], "oversample": options["oversample"],
+                                  "window": options["window"], "seed": options["loop_seed"],
+                                  "sample_precision": options["sample_precision"]}.items() if v is not None}
+
+    base, out, _, options = parse_config(ToyConfig, argv, "python -m mode_interp.recursive", _cli.__doc__,
+                                         SHIPPED_DIR, extra, lambda b, o, _: LoopConfig(b, **loop_fields(o)))
+    config = LoopConfig(base, **loop_fields(options))
     start = time.perf_counter()
-    loop = run_loop(config, loop_args.arms, directory=out)
+    loop = run_loop(config, options["arms"], directory=out)
     rows = loop_rows(config, loop)         # the same per-generation numbers as chapter 5's (experiments.loops)
-    call = {"command": "python -m mode_interp.recursive " + " ".join(argv), "arms": loop_args.arms,
+    call = {"command": "python -m mode_interp.recursive " + " ".join(argv), "arms": options["arms"],
             "wall_seconds": round(time.perf_counter() - start, 1),     # this call (found records only load)
             "threads": torch.get_num_threads(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
     path = Path(out) / f"recursive-{cache.config_key(config.to_dict())[:20]}.json"

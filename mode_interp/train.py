@@ -361,9 +361,13 @@ def _cli(argv=None) -> None:
                                     "help": "save the whole training state every K steps (resumable)"},
              "--snapshots": {"type": int, "nargs": "+", "default": [], "metavar": "S",
                              "help": "also store the model after each of these steps"}}
+    def check(config, options, device):
+        check_int("checkpoint_every", options["checkpoint_every"], 0, None)
+        _check_snapshots(options["snapshots"], config)
+        require_native(config.precision, device)
+
     config, out, device, options = parse_config(ToyConfig, argv, "python -m mode_interp.train", _cli.__doc__,
-                                                SHIPPED_DIR, extra)
-    require_native(config.precision, device)
+                                                SHIPPED_DIR, extra, check)
     cache.check_writable(out, "--out")
     snapshots = sorted(_check_snapshots(options["snapshots"], config))
     trained = train(config, device, checkpoint_every=options["checkpoint_every"], snapshots=snapshots)

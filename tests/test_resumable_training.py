@@ -83,8 +83,9 @@ def test_an_unwritable_cache_fails_before_training(tmp_path, monkeypatch):
     monkeypatch.setenv("MODE_INTERP_CACHE", str(not_a_folder))
     with pytest.raises(ValueError, match="MODE_INTERP_CACHE"):
         train(CFG, progress=False, snapshots=(2,))
-    with pytest.raises(ValueError, match="--out"):
+    with pytest.raises(SystemExit) as e:
         train_module._cli(["--n-train", "50", "--steps", "2", "--out", str(not_a_folder)])
+    assert e.value.code == 2
 
 
 def test_the_command_records_its_snapshots(tmp_path, monkeypatch):
@@ -124,3 +125,49 @@ def test_a_shorter_shapes_request_leaves_the_longer_run(tmp_path):
     assert short.config.steps == 10
     again = train_shapes(long, progress=False, directory=tmp_path)     # resumes nothing: already at 20
     assert all(torch.equal(p, q) for p, q in zip(again.model.parameters(), first.model.parameters()))
+
+
+@pytest.mark.parametrize("module, args, word", [
+    ("train", ["--steps", "-1"], "steps"),
+    ("train", ["--data", "bogus"], "data"),
+    ("train", ["--sigma", "-0.1"], "sigma"),
+    ("train", ["--lr", "nan"], "lr"),
+    ("train", ["--threads", "0"], "threads"),
+    ("train", ["--share-blocks", "maybe"], "share-blocks"),
+    ("train", ["--snapshots", "0"], "snapshots"),
+    ("train", ["--checkpoint-every", "-5"], "checkpoint_every"),
+    ("recursive", ["--generations", "0"], "generations"),
+    ("recursive", ["--arms", "all"], "arms"),
+    ("recursive", ["--oversample", "0.5"], "oversample"),
+    ("image_train", ["--steps", "0"], "steps"),
+    ("image_train", ["--resolution", "48"], "resolution"),
+])
+def test_command_value_errors_are_one_line_usage_errors(tmp_path, capsys, module, args, word):
+    import importlib
+    cli = importlib.import_module(f"mode_interp.{module}")._cli
+    with pytest.raises(SystemExit) as e:
+        cli(args + ["--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"python -m mode_interp.{module}: error:") and word in err[-1]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module, flags", [
+    ("train", ["--checkpoint-every", "--snapshots", "--share-blocks", "--out", "--threads"]),
+    ("recursive", ["--generations", "--oversample", "--window", "--loop-seed", "--sample-precision", "--arms",
+                   "--n-train", "--out"]),
+    ("image_train", ["--steps", "--resolution", "--out", "--threads"]),
+])
+def test_help_lists_every_flag(capsys, module, flags):
+    import importlib
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"mode_interp.{module}")._cli(["--help"])
+    text = capsys.readouterr().out
+    assert all(flag in text for flag in flags), [f for f in flags if f not in text]
+
+
+def test_shares_blocks_takes_explicit_booleans(tmp_path):
+    from mode_interp.cli import parse_config
+    for text, value in [("true", True), ("No", False), ("1", True), ("0", False)]:
+        assert parse_config(ToyConfig, ["--share-blocks", text], "p", "", tmp_path)[0].share_blocks is value
