@@ -295,3 +295,26 @@ def test_cache_keys_use_the_schema_not_the_version(monkeypatch):
     assert cache.config_key({"a": 1}) == key
     with pytest.raises(ValueError, match="schema"):
         cache.config_key({"a": 1}, schema=99)
+
+
+def test_kept_fd_scores_the_kept_samples_in_pool_order(monkeypatch):
+    """The variance arm lists its kept indices by increasing Hal; kept_fd must not score only the least
+    varying samples (the first n_fid of that order) but a sample of what is passed on."""
+    import numpy as np
+    import torch
+
+    from mode_interp.recursive import Generation, LoopConfig
+    from mode_interp.train import ToyConfig
+
+    seen = []
+
+    def fake_scores(codes, latent_dim, n_fid, loop_seed):
+        seen.append(codes[:n_fid].clone())
+        return {"fd": 0.0, "top_class": 0.1, "confident": 1.0}
+    monkeypatch.setattr(loops, "digit_scores", fake_scores)
+    pool = torch.arange(40, dtype=torch.float32).reshape(20, 2)
+    kept = np.array([19, 3, 7, 0, 11, 5])                      # e.g. sorted by Hal
+    gen = Generation("variance", 0, None, pool, torch.zeros(20), kept, 0.0, False)
+    config = LoopConfig(ToyConfig(data="digits_pca", n_train=6, latent_dim=2))
+    loops.generation_metrics(config, gen, n_fid=4)
+    assert torch.equal(seen[1], pool[np.sort(kept)][:4])

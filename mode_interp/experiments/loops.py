@@ -16,7 +16,7 @@ The three arms of a replicate share its generation 0, which a sweep computes onc
   ``hallucinated_removed`` (share of the pool's hallucinations the selection dropped) and
   ``removed_precision`` (share of the dropped samples that are hallucinations);
 * digits (``digits_pca``): ``fd`` / ``kept_fd`` (Fréchet distance of ``n_fid`` decoded samples to decoded
-  real digits, :mod:`mode_interp.fid`), ``top_class`` (share of the most frequent predicted class) and
+  real digits, :mod:`mode_interp.fid`; for ``kept_fd`` the first ``n_fid`` kept samples in pool order), ``top_class`` (share of the most frequent predicted class) and
   ``confident`` (share of decoded samples the classifier labels with probability >= 0.9).
 
 A digits record also keeps ``preview``: the first :data:`N_PREVIEW` codes of each generation's pool
@@ -147,7 +147,10 @@ def generation_metrics(config: LoopConfig, gen, k_label: float = 5.0, z: float =
     dropped[gen.kept] = False
     if config.base.data == "digits_pca":
         row.update(digit_scores(gen.pool, config.base.latent_dim, n_fid, config.seed))
-        row["kept_fd"] = digit_scores(gen.data_next, config.base.latent_dim, n_fid, config.seed)["fd"]
+        # the kept samples in the pool's own (i.i.d.) order: the variance arm lists them by increasing Hal,
+        # and its first n_fid would be the least varying ones, not a sample of what is passed on
+        kept_in_pool_order = gen.pool[np.sort(gen.kept)]
+        row["kept_fd"] = digit_scores(kept_in_pool_order, config.base.latent_dim, n_fid, config.seed)["fd"]
         return row
     mixture = config.base.mixture()
     h, s = hallucination_summary(gen.pool, mixture, k_label, z), mode_summary(gen.pool, mixture)
