@@ -163,6 +163,11 @@ class TrainedModel:
         return cls(cache.restore(config.build_model(), stored), config, list(stored["losses"]),
                    float(stored["seconds"]), from_cache, str(path), stored.get("precision", "float32"))
 
+    def stored(self) -> dict:
+        """What a cache file holds for this model (the inverse of :meth:`from_stored`)."""
+        return {"state_dict": self.model.state_dict(), "losses": self.losses, "seconds": self.seconds,
+                "precision": self.precision}
+
     def sample(self, n: int, seed: int, window: int = 0, progress: bool = False, observer=None,
                precision: str = DEFAULT_SAMPLING, compile: bool = False) -> SampleResult:
         """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``
@@ -327,10 +332,8 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
     def create():
         if resolve(config.precision, device) != config.precision:
             raise _NotNative
-        trained = train(config, device, progress, checkpoint_every=checkpoint_every, snapshots=snapshots,
-                        directory=directory)
-        return {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
-                "precision": trained.precision}
+        return train(config, device, progress, checkpoint_every=checkpoint_every, snapshots=snapshots,
+                     directory=directory).stored()
 
     try:
         stored, path, hit = cache.load_or_create(config.to_dict(), create, name=f"toy-{config.data}",
@@ -376,23 +379,17 @@ def _cli(argv=None) -> None:
         if not snap.from_cache:
             raise RuntimeError(f"snapshot {step} was not stored in {cache.cache_dir()}")
         _record(out, snap, argv, device)
-    stored = {"state_dict": trained.model.state_dict(), "losses": trained.losses, "seconds": trained.seconds,
-              "precision": trained.precision}
-    path = out / cache.file_name(config.to_dict(), f"toy-{config.data}")
-    cache.save_atomic(stored, path, config.to_dict())
-    _record(out, TrainedModel.from_stored(config, stored, False, path), argv, device)
+    path = _record(out, trained, argv, device)
     print(f"wrote {path} ({trained.seconds:.0f} s)")
 
 
-def _record(out: Path, trained: TrainedModel, argv, device: str) -> None:
-    """Write ``trained`` into ``out`` (if it is not there) and its MANIFEST entry."""
+def _record(out: Path, trained: TrainedModel, argv, device: str) -> Path:
+    """Write ``trained`` into ``out`` and its MANIFEST entry; return the file."""
     path = out / cache.file_name(trained.config.to_dict(), f"toy-{trained.config.data}")
-    if Path(trained.path) != path:
-        cache.save_atomic({"state_dict": trained.model.state_dict(), "losses": trained.losses,
-                           "seconds": trained.seconds, "precision": trained.precision}, path,
-                          trained.config.to_dict())
+    cache.save_atomic(trained.stored(), path, trained.config.to_dict())
     cache.record_manifest(out, path.name, argv, trained.config.to_dict(), trained.seconds, device,
                           trained.losses[-1] if trained.losses else None, precision=trained.precision)
+    return path
 
 
 if __name__ == "__main__":
