@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from . import cache
 from .experiments import records
+from .runtime import restore_malloc
 
 DEFAULT_OUT = records.SHIPPED_RESULTS
 
@@ -132,13 +133,17 @@ def expand(sweep: dict) -> list:
 
 def _prepare(name: str, spec: dict, threads: int) -> None:
     torch.set_num_threads(threads)
+    restore_malloc()
     experiment = records.get(name)
     experiment.prepare(records.as_spec(name, spec))
 
 
 def _task(name: str, spec: dict, command: str, threads: int, *after) -> dict:
-    """Compute one record (``after``: futures this task waits for, e.g. the shared generation 0)."""
+    """Compute one record (``after``: futures this task waits for, e.g. the shared generation 0). A Dask
+    worker's allocator is first put back to glibc's defaults (:func:`mode_interp.runtime.restore_malloc`:
+    the nanny's setting made toy training 2.4x slower)."""
     torch.set_num_threads(threads)
+    restore_malloc()
     return records.compute(name, spec, command)
 
 
