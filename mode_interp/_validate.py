@@ -42,24 +42,120 @@ def check_float(name: str, value, lo: float | None = None, hi: float | None = No
 
 
 def check_choice(name: str, value, choices) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
 
 
-def check_points(name: str, x, dim: int | None = None) -> torch.Tensor:
-    """Check a batch of points: a floating tensor of shape (n, d) with finite entries."""
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
+def check_points(name: str, x, dim: int | None = None, min_rows: int = 1) -> torch.Tensor:
+    """Check a batch of points: a float32 / float64 tensor of shape (n, d), n >= ``min_rows``, finite."""
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (n, d), got {type(x).__name__}")
+        raise ValueError(f"{name} must be a torch.Tensor of shape (n, d), got {_describe(x)}")
     if x.ndim != 2:
         raise ValueError(f"{name} must have shape (n, d), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating tensor, got dtype {x.dtype}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be a float32 or float64 tensor, got dtype {x.dtype}")
     if dim is not None and x.shape[1] != dim:
         raise ValueError(f"{name} must have {dim} column(s) (the data dimension), got {x.shape[1]}")
+    if x.shape[0] < min_rows:
+        raise ValueError(f"{name} must hold at least {min_rows} point(s), got {x.shape[0]}")
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+def check_tensor(name: str, x, shape: tuple | None = None, ndim: int | None = None, finite: bool = True,
+                 min_size: int = 1) -> torch.Tensor:
+    """Check a float32 / float64 tensor of a given ``shape`` (or number of dimensions), with at least
+    ``min_size`` entries, finite unless ``finite=False``."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {_describe(x)}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be a float32 or float64 tensor, got dtype {x.dtype}")
+    if shape is not None and tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    if x.numel() < min_size:
+        raise ValueError(f"{name} must hold at least {min_size} value(s), got shape {tuple(x.shape)}")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def check_array(name: str, value, ndim=1, min_len: int = 1, finite: bool = True, dtype=np.float64) -> np.ndarray:
+    """``value`` (a sequence, numpy array or tensor of real numbers) as a numpy array of ``dtype`` after
+    checking its number of dimensions (an int or a tuple of allowed ones), that its first axis holds at
+    least ``min_len`` entries and (unless ``finite=False``) that every entry is finite. Strings, None,
+    complex, object and ragged inputs are refused, never coerced."""
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise ValueError(f"{name} must be an array of real numbers, got {_describe(value)}")
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        value = value.float() if value.dtype == torch.bfloat16 else value
+        value = value.numpy()
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name} must be an array of real numbers ({e})") from e
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if ndim is not None and arr.ndim not in allowed:
+        raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in allowed)}, got shape {arr.shape}")
+    if (arr.shape[0] if arr.ndim else 1) < min_len:
+        raise ValueError(f"{name} must hold at least {min_len} entr{'y' if min_len == 1 else 'ies'}, got shape {arr.shape}")
+    if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` as a bool; only True / False (or numpy's) are accepted, never a truthy stand-in."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_optional_float(name: str, value, lo: float | None = None, hi: float | None = None,
+                         lo_open: bool = False, hi_open: bool = False) -> float | None:
+    """None, or :func:`check_float`."""
+    return None if value is None else check_float(name, value, lo, hi, lo_open, hi_open)
+
+
+def check_callable(name: str, value):
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {_describe(value)}")
+    return value
+
+
+def check_instance(name: str, value, cls, hint: str = ""):
+    """``value`` if it is a ``cls`` (a type or a tuple of types), else a TypeError naming ``name``."""
+    if not isinstance(value, cls):
+        wanted = " or ".join(c.__name__ for c in cls) if isinstance(cls, tuple) else cls.__name__
+        raise TypeError(f"{name} must be a {wanted}{hint}, got {_describe(value)}")
+    return value
+
+
+def check_ints(name: str, values, lo: int | None = None, hi: int | None = None, min_len: int = 0) -> tuple:
+    """A sequence of integers (each :func:`check_int`), as a tuple; a string is not a sequence here."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of integers, got {values!r}")
+    out = tuple(check_int(name, v, lo, hi) for v in values)
+    if len(out) < min_len:
+        raise ValueError(f"{name} must hold at least {min_len} integer(s), got {list(out)}")
+    return out
 
 
 def check_generator(name: str, generator) -> torch.Generator:
@@ -67,3 +163,16 @@ def check_generator(name: str, generator) -> torch.Generator:
         raise ValueError(f"{name} must be a torch.Generator (seeds are passed, not global), "
                          f"got {type(generator).__name__}")
     return generator
+
+
+def check_device(device, name: str = "device") -> str:
+    """``device`` as a string: "cpu", or "cuda" / "cuda:N" where CUDA is available (a torch.device is
+    accepted too); anything else is a ValueError naming the parameter."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str) or not (device in ("cpu", "cuda") or
+                                           (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ValueError(f"{name} must be 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"{name}={device!r} was asked for but torch.cuda.is_available() is False")
+    return device

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validate import check_float, check_generator, check_int, check_points
+from ._validate import check_array, check_bool, check_float, check_generator, check_instance, check_int, check_points
 
 #: The official code divides the 2-D grid by the per-axis std of the raw grid, sqrt(0.05^2 + 8).
 GRID_SCALE = math.sqrt(0.05 ** 2 + 8.0)
@@ -28,16 +28,16 @@ class GaussianMixture:
     weights: np.ndarray | None = None
 
     def __post_init__(self):
-        means = np.asarray(self.means, dtype=np.float64)
+        means = check_array("means", self.means, ndim=(1, 2))
         if means.ndim == 1:
             means = means[:, None]
-        if means.ndim != 2 or means.shape[0] < 1 or not np.all(np.isfinite(means)):
-            raise ValueError(f"means must be a finite array of shape (K, d), got shape {means.shape}")
+        if means.shape[1] < 1:
+            raise ValueError(f"means must have shape (K, d) with d >= 1, got shape {means.shape}")
         sigma = check_float("sigma", self.sigma, 0.0, None, lo_open=True)
         if self.weights is None:
             weights = np.full(means.shape[0], 1.0 / means.shape[0])
         else:
-            weights = np.asarray(self.weights, dtype=np.float64)
+            weights = check_array("weights", self.weights)
             if weights.shape != (means.shape[0],) or np.any(weights < 0) or weights.sum() <= 0:
                 raise ValueError(f"weights must be {means.shape[0]} non-negative numbers with a "
                                  f"positive sum, got {self.weights!r}")
@@ -87,9 +87,7 @@ class GaussianMixture:
 
 def mixture_1d(means=(1.0, 2.0, 3.0), sigma: float = 0.05, weights=None) -> GaussianMixture:
     """The paper's 1-D mixture: modes {1, 2, 3} (or e.g. {1, 2, 4, 5}), sigma 0.05, raw units."""
-    means = np.asarray(means, dtype=np.float64)
-    if means.ndim != 1 or means.size < 1:
-        raise ValueError(f"means must be a non-empty 1-D sequence, got {means!r}")
+    means = check_array("means", means)
     return GaussianMixture(means[:, None], sigma, weights)
 
 
@@ -100,6 +98,7 @@ def grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True) -
     """
     sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
     spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
+    normalise = check_bool("normalise", normalise)
     i, j = np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij")
     means = spacing * np.stack([i.ravel(), j.ravel()], axis=1).astype(np.float64)
     scale = GRID_SCALE if normalise else 1.0
@@ -114,6 +113,7 @@ def rotated_grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool =
     """
     sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
     spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
+    normalise = check_bool("normalise", normalise)
     i, j = np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij")
     i, j = i.ravel(), j.ravel()
     means = spacing / 2 * np.stack([i - j, i + j], axis=1).astype(np.float64)
@@ -167,6 +167,14 @@ TOY_DATASETS = {d.name: d for d in (
 
 def toy_dataset(name: str) -> ToyDataSet:
     """The registered toy data set ``name`` (one of :data:`TOY_DATASETS`)."""
-    if name not in TOY_DATASETS:
-        raise ValueError(f"data must be one of {tuple(TOY_DATASETS)}, got {name!r}")
+    if not isinstance(name, str) or name not in TOY_DATASETS:
+        raise ValueError(f"name (a toy data set, ToyConfig.data) must be one of {tuple(TOY_DATASETS)}, got {name!r}")
     return TOY_DATASETS[name]
+
+
+def check_mixture(mixture, name: str = "mixture", dim: int | None = None) -> GaussianMixture:
+    """``mixture`` if it is a :class:`GaussianMixture` (of dimension ``dim``, if given), else a clear error."""
+    check_instance(name, mixture, GaussianMixture)
+    if dim is not None and mixture.dim != dim:
+        raise ValueError(f"{name} must be a {dim}-D mixture, got dim={mixture.dim}")
+    return mixture

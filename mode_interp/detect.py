@@ -26,10 +26,10 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_float, check_int
+from ._validate import check_array, check_float, check_instance, check_int, check_tensor
 from .optimal import transition_width
-from .schedule import Schedule
-from .stats import auroc_components, delong_interval
+from .schedule import Schedule, check_schedule
+from .stats import auroc_components, check_scores_labels, delong_interval
 
 
 def _window_slice(k: int, length: int | None, offset: int) -> slice:
@@ -50,7 +50,7 @@ def _check_window(x0_hat) -> torch.Tensor:
                          + (f"shape {tuple(x0_hat.shape)}" if isinstance(x0_hat, torch.Tensor) else type(x0_hat).__name__))
     if x0_hat.shape[1] == 0 or x0_hat.shape[2] == 0:
         raise ValueError(f"x0_hat holds no samples or no dimensions: shape {tuple(x0_hat.shape)}")
-    return x0_hat
+    return check_tensor("x0_hat", x0_hat)           # float32 / float64, finite
 
 
 def pointwise_variance(x0_hat: torch.Tensor, length: int | None = None, offset: int = 0) -> torch.Tensor:
@@ -82,7 +82,11 @@ def normalised_hal(x0_hat: torch.Tensor, schedule: Schedule, timesteps, length: 
     ``x0_hat`` (``SampleResult.timesteps``), in the schedule that produced it.
     """
     x0_hat = _check_window(x0_hat)
-    ts = [schedule.check_t(int(t), "timesteps") for t in timesteps]
+    check_schedule(schedule)
+    if isinstance(timesteps, (str, bytes)) or not hasattr(timesteps, "__iter__"):
+        raise ValueError(f"timesteps must be a sequence of ints (SampleResult.timesteps), got {timesteps!r}")
+    ts = [schedule.check_t(t.item() if isinstance(t, (np.generic, torch.Tensor)) else t, "timesteps")
+          for t in timesteps]
     if len(ts) != x0_hat.shape[0]:
         raise ValueError(f"timesteps must give one timestep per row of x0_hat ({x0_hat.shape[0]}), got {len(ts)}")
     rows = _window_slice(x0_hat.shape[0], length, offset)
@@ -98,7 +102,10 @@ def region_hal(x0_hat: torch.Tensor, regions) -> torch.Tensor:
     (d = res*res, row-major) pass the panel of every pixel, ``np.tile(pixel_columns(res), res)``, to get one
     Hal per column (triangle, square, pentagon)."""
     var = pointwise_variance(x0_hat)
-    regions = torch.as_tensor(np.asarray(regions), dtype=torch.long)
+    regions = check_array("regions", regions, dtype=None)
+    if regions.dtype.kind not in "iu":
+        raise ValueError(f"regions must hold integer region indices, got dtype {regions.dtype}")
+    regions = torch.as_tensor(regions.astype(np.int64))
     if regions.shape != (var.shape[1],) or regions.min() < 0:
         raise ValueError(f"regions must give a non-negative region index per coordinate ({var.shape[1]}), "
                          f"got shape {tuple(regions.shape)}")
@@ -117,6 +124,7 @@ def width_matched_window(schedule: Schedule, gap: float, sigma: float, max_ratio
     the network's smooth ramp keeps swinging. With the paper's 1-D constants and max_ratio = 0.1 this gives
     the paper's 10 steps."""
     max_ratio = check_float("max_ratio", max_ratio, 0.0, None, lo_open=True)
+    check_schedule(schedule)
     above = np.flatnonzero(transition_width(schedule, gap, sigma) > max_ratio * gap)
     length = int(above[0]) if len(above) else schedule.T
     if length < 2:
@@ -138,7 +146,7 @@ class WindowVariance:
         self.n = check_int("n", n, 1, None)
         self.dim = check_int("dim", dim, 1, None)
         self.window = check_int("window", window, 2, None)
-        if of not in ("x0_hat", "x_t"):
+        if not isinstance(of, str) or of not in ("x0_hat", "x_t"):
             raise ValueError(f"of must be 'x0_hat' or 'x_t', got {of!r}")
         self.of = of
         self.count = torch.zeros(n, dtype=torch.long)
@@ -148,10 +156,7 @@ class WindowVariance:
     def update(self, values: torch.Tensor) -> None:
         """Welford's update with one new value per row: delta = v - mean; mean += delta / c;
         m2 += delta (v - mean_new)."""
-        if not isinstance(values, torch.Tensor) or values.shape != self.mean.shape:
-            raise ValueError(f"values must have shape {tuple(self.mean.shape)}, got "
-                             f"{tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__}")
-        values = values.to(torch.float64)
+        values = check_tensor("values", values, shape=tuple(self.mean.shape)).to(torch.float64)
         self.count += 1
         c = self.count.to(torch.float64)[:, None]
         delta = values - self.mean
@@ -172,19 +177,7 @@ class WindowVariance:
 
 # ---------------------------------------------------------------- threshold analysis
 
-def _scores_labels(scores, labels) -> tuple:
-    s = np.asarray(torch.as_tensor(scores).detach().cpu().double().numpy() if isinstance(scores, torch.Tensor)
-                   else scores, dtype=np.float64)
-    y = np.asarray(labels.cpu().numpy() if isinstance(labels, torch.Tensor) else labels)
-    if s.ndim != 1 or y.ndim != 1 or len(s) != len(y):
-        raise ValueError(f"scores and labels must be 1-D of the same length, got shapes {s.shape} and {y.shape}")
-    if y.dtype != bool:
-        if not np.isin(y, (0, 1)).all():
-            raise ValueError("labels must be boolean (True = hallucinated) or 0/1")
-        y = y.astype(bool)
-    if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or infinite values")
-    return s, y
+_scores_labels = check_scores_labels      # mode_interp.stats: 1-D finite scores, boolean (or 0/1) labels
 
 
 def _both_classes(y: np.ndarray) -> tuple:
@@ -254,15 +247,13 @@ def auroc_interval(scores, labels, z: float = 3.29, strata=None) -> dict:
     """AUROC with DeLong's interval (:func:`mode_interp.stats.delong_interval`; ``strata``: compare only
     pairs within the same stratum, e.g. the number of shapes in an image)."""
     s, y = _scores_labels(scores, labels)
-    return delong_interval(s, y, check_float("z", z, 0.0, None, lo_open=True), strata)
+    return delong_interval(s, y, z, strata)
 
 
 def keep_lowest(scores, n: int) -> np.ndarray:
     """Indices of the ``n`` lowest scores, in increasing score order (ties: lower index first): the official
     code's rank filter (sort by Hal, keep the first N)."""
-    s = np.asarray(scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else scores, dtype=np.float64)
-    if s.ndim != 1 or not np.isfinite(s).all():
-        raise ValueError("scores must be a 1-D array of finite numbers")
+    s = check_array("scores", scores, min_len=0)
     n = check_int("n", n, 0, len(s))
     return np.argsort(s, kind="stable")[:n]
 
@@ -276,6 +267,7 @@ def held_out_filter(scores: dict, labels, calibration, target: float = 0.95) -> 
     samples wins (ties: the first). Returns ``{"choice", "threshold", "calibration": removal_retention on
     the calibration part, "held_out": removal_retention of the same threshold on the other part}``.
     """
+    check_instance("scores", scores, dict, " {name: (n,) scores}")
     if not scores:
         raise ValueError("scores must hold at least one candidate {name: scores}")
     cal = np.asarray(calibration)

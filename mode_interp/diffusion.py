@@ -13,25 +13,33 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ._validate import check_float, check_generator, check_int, check_points
-from .schedule import VARIANCES, Schedule
+from ._validate import (check_bool, check_callable, check_choice, check_generator, check_int, check_optional_float,
+                        check_points, check_tensor)
+from .schedule import VARIANCES, Schedule, check_schedule
 
 EpsFn = Callable[[torch.Tensor, "int | torch.Tensor"], torch.Tensor]
+
+
+def _check_like(name: str, eps, x: torch.Tensor) -> torch.Tensor:
+    """``eps``: a finite float tensor of exactly ``x``'s shape (no broadcasting)."""
+    return check_tensor(name, eps, shape=tuple(x.shape))
 
 
 def q_sample(x0: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps   (DDPM eq. 4, reparametrised)."""
     check_points("x0", x0)
-    if not isinstance(eps, torch.Tensor) or eps.shape != x0.shape:
-        raise ValueError(f"eps must be a tensor of the same shape as x0 {tuple(x0.shape)}")
-    ab = schedule.at("alpha_bar", t, x0)          # a float, or a tensor broadcasting over rows
+    _check_like("eps", eps, x0)
+    ab = check_schedule(schedule).at("alpha_bar", t, x0)          # a float, or a tensor broadcasting over rows
     return ab ** 0.5 * x0 + (1.0 - ab) ** 0.5 * eps
 
 
 def x0_from_eps(x_t: torch.Tensor, t, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
     """x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)   (inverse of eq. 4)."""
-    if not isinstance(eps, torch.Tensor) or not isinstance(x_t, torch.Tensor) or eps.shape != x_t.shape:
-        raise ValueError("eps must be a tensor of the same shape as x_t")
+    check_points("x_t", x_t)
+    return _x0_from_eps(x_t, t, _check_like("eps", eps, x_t), check_schedule(schedule))
+
+
+def _x0_from_eps(x_t, t, eps, schedule):
     ab = schedule.at("alpha_bar", t, x_t)
     return (x_t - (1.0 - ab) ** 0.5 * eps) / ab ** 0.5
 
@@ -40,14 +48,35 @@ def eps_mse_loss(eps_fn: EpsFn, x0: torch.Tensor, schedule: Schedule,
                  generator: torch.Generator) -> torch.Tensor:
     """L_simple = E_{t ~ U{0..T-1}, eps ~ N(0, I)} || eps - eps_fn(x_t, t) ||^2   (DDPM eq. 14).
 
-    Averaged over the batch and the data dimensions, as the official code does.
+    Averaged over the batch and the data dimensions, as the official code does. ``eps_fn`` must return
+    a finite tensor of x_t's shape (an (n,) output for (n, 1) data would broadcast to an (n, n) matrix
+    and give a plausible but wrong loss; a NaN means training has diverged).
     """
+    check_callable("eps_fn", eps_fn)
     check_points("x0", x0)
+    check_schedule(schedule)
     check_generator("generator", generator)
     t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator, device=x0.device)
     eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
     x_t = q_sample(x0, t, eps, schedule)
-    return torch.mean((eps_fn(x_t, t) - eps) ** 2)
+    out = eps_fn(x_t, t)
+    if not isinstance(out, torch.Tensor) or out.shape != x_t.shape:
+        raise ValueError(f"eps_fn must return a tensor of x_t's shape {tuple(x_t.shape)}, got "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("eps_fn returned NaN or infinite values (training has diverged?)")
+    return torch.mean((out - eps) ** 2)
+
+
+def _check_step(x_t, t, eps_hat, schedule, variance, clip_x0) -> tuple:
+    check_points("x_t", x_t)
+    _check_like("eps_hat", eps_hat, x_t)
+    schedule = check_schedule(schedule)
+    t = schedule.check_t(t)
+    if not isinstance(t, int):
+        raise ValueError("t must be a single int here (one timestep for the whole batch)")
+    check_choice("variance", variance, VARIANCES)
+    return t, check_optional_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
 
 
 def posterior_step_mean(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule,
@@ -59,7 +88,12 @@ def posterior_step_mean(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedu
     No clipping of x0_hat by default (as the toy code); ``clip_x0 = c`` clamps x0_hat to [-c, c] first
     (DDPM's image sampler, with data in [-1, 1]: c = 1).
     """
-    x0_hat = x0_from_eps(x_t, t, eps_hat, schedule)
+    t, clip_x0 = _check_step(x_t, t, eps_hat, schedule, "fixed_large", clip_x0)
+    return _posterior_step_mean(x_t, t, eps_hat, schedule, clip_x0)
+
+
+def _posterior_step_mean(x_t, t, eps_hat, schedule, clip_x0):
+    x0_hat = _x0_from_eps(x_t, t, eps_hat, schedule)
     if clip_x0 is not None:
         x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
     mean = float(schedule.posterior_mean_coef1[t]) * x0_hat + float(schedule.posterior_mean_coef2[t]) * x_t
@@ -74,19 +108,16 @@ def reverse_step(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Sch
 
     with mu_tilde, x0_hat from :func:`posterior_step_mean` and sigma_t^2 the reverse variance
     (``fixed_large``: beta_t, the paper's choice). At t = 0 the chain returns x0_hat itself. Every
-    sampler of the package runs on this function (:func:`sample_progressive`).
+    sampler of the package runs on this step (:func:`sample_progressive` checks its inputs once, not at
+    every step, so that a chain that diverges returns its NaN samples for the caller to count).
     """
-    t = schedule.check_t(t)
-    if not isinstance(t, int):
-        raise ValueError("t must be a single int for reverse_step (one timestep for the whole batch)")
-    if not isinstance(eps_hat, torch.Tensor) or eps_hat.shape != x_t.shape:
-        raise ValueError(f"eps_hat must be a tensor of the shape of x_t {tuple(x_t.shape)}, got "
-                         f"{tuple(eps_hat.shape) if isinstance(eps_hat, torch.Tensor) else type(eps_hat).__name__}")
-    if variance not in VARIANCES:
-        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-    if clip_x0 is not None:
-        clip_x0 = check_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
-    mean, x0_hat = posterior_step_mean(x_t, t, eps_hat, schedule, clip_x0)
+    t, clip_x0 = _check_step(x_t, t, eps_hat, schedule, variance, clip_x0)
+    check_generator("generator", generator)
+    return _reverse_step(x_t, t, eps_hat, schedule, generator, variance, clip_x0)
+
+
+def _reverse_step(x_t, t, eps_hat, schedule, generator, variance, clip_x0):
+    mean, x0_hat = _posterior_step_mean(x_t, t, eps_hat, schedule, clip_x0)
     if t == 0:
         return mean, x0_hat
     sigma = float(schedule.reverse_variance(variance)[t] ** 0.5)
@@ -148,12 +179,12 @@ def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, gene
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
     chunk_size = check_int("chunk_size", chunk_size, 1, None)
+    check_schedule(schedule)
     check_generator("generator", generator)
-    if variance not in VARIANCES:
-        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-    if clip_x0 is not None:
-        clip_x0 = check_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
-    if dtype not in (torch.float32, torch.float64):
+    check_choice("variance", variance, VARIANCES)
+    clip_x0 = check_optional_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
+    check_bool("progress", progress)
+    if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     if not callable(eps_fn):
         raise ValueError(f"eps_fn must be callable as eps_fn(x_t, t), got {type(eps_fn).__name__}")
@@ -164,8 +195,8 @@ def _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, dev
     x = torch.randn(n, dim, generator=generator, dtype=dtype, device=device)
     for t in tqdm(range(schedule.T - 1, -1, -1), disable=not progress, desc="sampling", unit="step"):
         with torch.no_grad():          # around each step only: never around the yield (the caller's own code)
-            x_prev, x0_hat = reverse_step(x, t, _chunked_eps(eps_fn, x, t, chunk_size), schedule, generator,
-                                          variance, clip_x0)
+            x_prev, x0_hat = _reverse_step(x, t, _chunked_eps(eps_fn, x, t, chunk_size), schedule, generator,
+                                           variance, clip_x0)
         yield Step(t, x, x0_hat, x_prev)
         x = x_prev
 
@@ -194,7 +225,7 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
     ``observer(t, x_t, x0_hat)``, or a list of them, run at every step on the whole batch (e.g.
     :class:`mode_interp.detect.WindowVariance`, a streaming Hal in O(n d) memory).
     """
-    window = check_int("window", window, 0, schedule.T)
+    window = check_int("window", window, 0, check_schedule(schedule).T)
     observers = _observers(observer)
     steps = sample_progressive(eps_fn, n, dim, schedule, generator, chunk_size=chunk_size, variance=variance,
                                dtype=dtype, device=device, progress=progress, clip_x0=clip_x0)

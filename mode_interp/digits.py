@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._validate import check_array, check_int
 from .cache import atomic_write
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
@@ -74,7 +75,12 @@ def read_idx(path) -> np.ndarray:
 
 
 def write_idx(path, array: np.ndarray) -> None:
-    """Write ``array`` (uint8) as an IDX file (the inverse of :func:`read_idx`; used by tests)."""
+    """Write ``array`` (integers in 0..255, written as uint8) as an IDX file (the inverse of
+    :func:`read_idx`; used by tests). Anything else is refused rather than wrapped around."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "iu" or (array.size and (array.min() < 0 or array.max() > 255)):
+        raise ValueError(f"array must hold integers in 0..255 (written as uint8), got dtype {array.dtype}"
+                         + (f" with values {array.min()}..{array.max()}" if array.size and array.dtype.kind in "iuf" else ""))
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">i4").tobytes()
     Path(path).write_bytes(header + array.tobytes())
@@ -93,7 +99,13 @@ def load_digits(images_idx=None, labels_idx=None) -> tuple:
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"IDX files must hold (n, rows, cols) images and (n,) labels, got {images.shape} "
                              f"and {labels.shape}")
-        return images.astype(np.uint8), labels.astype(np.int64)
+        if images.dtype != np.uint8:
+            raise ValueError(f"images_idx must hold uint8 grey levels (IDX type 0x08), got {images.dtype}: "
+                             "casting would wrap values around")
+        if labels.dtype.kind not in "iu" or (len(labels) and (labels.min() < 0 or labels.max() > 9)):
+            raise ValueError(f"labels_idx must hold integer digit labels 0..9, got dtype {labels.dtype}"
+                             + (f", values {labels.min()}..{labels.max()}" if len(labels) else ""))
+        return images, labels.astype(np.int64)
     record = json.loads(RECORD_FILE.read_text())
     if sha256_of(DIGITS_FILE) != record["sha256"]:
         raise ValueError(f"{DIGITS_FILE} does not match the checksum in {RECORD_FILE}: re-create it with "
@@ -114,8 +126,7 @@ class DigitsPCA:
     """
 
     def __init__(self, k: int = 32):
-        if not isinstance(k, int) or not 1 <= k <= 784:
-            raise ValueError(f"k must be an int in [1, 784], got {k!r}")
+        k = check_int("k", k, 1, 784)
         images, _ = load_digits()
         x = torch.as_tensor(images.reshape(len(images), 784), dtype=torch.float64) / 255
         self.k, self.mean = k, x.mean(0)
@@ -128,12 +139,15 @@ class DigitsPCA:
 
     def encode(self, x) -> torch.Tensor:
         """Images in [0, 1], shape (n, 784) or (n, 28, 28), to float32 codes (n, k)."""
-        x = torch.as_tensor(x, dtype=torch.float64).reshape(-1, 784)
+        x = torch.as_tensor(check_array("x", x, ndim=(2, 3)))
+        if x[0].numel() != 784:
+            raise ValueError(f"x must have shape (n, 784) or (n, 28, 28), got {tuple(x.shape)}")
+        x = x.reshape(-1, 784)
         return ((x - self.mean) @ self.axes.T / self.scale).float()
 
     def decode(self, z) -> torch.Tensor:
         """Codes (n, k) to images in [0, 1], float32 (n, 28, 28)."""
-        z = torch.as_tensor(z, dtype=torch.float64)
+        z = torch.as_tensor(check_array("z", z, ndim=2))
         if z.ndim != 2 or z.shape[1] != self.k:
             raise ValueError(f"z must have shape (n, {self.k}), got {tuple(z.shape)}")
         return (self.mean + self.scale * z @ self.axes).clamp(0, 1).reshape(-1, 28, 28).float()

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import torch
 
+from ._validate import check_array
 
-def _as_2d(name: str, x) -> torch.Tensor:
-    x = torch.as_tensor(x, dtype=torch.float64)
-    if x.ndim != 2 or not x.shape[0]:
-        raise ValueError(f"{name} must be a non-empty (n, d) array, got shape {tuple(x.shape)}")
-    return x
+
+def _as_2d(name: str, x, min_rows: int = 1) -> torch.Tensor:
+    """A finite real (n, d) array (tensor, numpy or nested lists), n >= ``min_rows``, as float64."""
+    return torch.as_tensor(check_array(name, x, ndim=2, min_len=min_rows))
 
 
 def segment_coordinates(f, group_a, group_b) -> tuple:
@@ -39,7 +39,9 @@ def segment_coordinates(f, group_a, group_b) -> tuple:
 
 def pca_2d(x, *others) -> list:
     """Project ``x`` and each of ``others`` on the first two principal axes of ``x``: a list of (n, 2)."""
-    x = _as_2d("x", x)
+    x = _as_2d("x", x, min_rows=2)
+    if x.shape[1] < 2:
+        raise ValueError(f"x must have at least 2 columns to project on two axes, got {x.shape[1]}")
     mean = x.mean(0)
     _, _, v = torch.linalg.svd(x - mean, full_matrices=False)
     return [((_as_2d("others", y) if i else y) - mean) @ v[:2].T for i, y in enumerate((x, *others))]

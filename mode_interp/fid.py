@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import cache
-from ._validate import check_int
+from ._validate import check_array, check_float, check_int
 from .digits import load_digits
 from .stats import frechet_distance
 
@@ -43,10 +43,18 @@ class DigitClassifier(nn.Module):
 
 
 def to_unit(images) -> torch.Tensor:
-    """uint8 (n, 28, 28) grey levels, or floats in [0, 1] of shape (n, 784) or (n, 28, 28), as a float32
-    (n, 1, 28, 28) tensor in [0, 1] (values outside are clipped)."""
-    x = torch.as_tensor(np.asarray(images))
-    x = x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
+    """Integer grey levels 0..255 (uint8 or any integer type, range-checked) or finite floats in [0, 1]
+    (decoded samples that overshoot slightly are clipped), of shape (n, 28, 28) or (n, 784), as a float32
+    (n, 1, 28, 28) tensor in [0, 1]."""
+    raw = check_array("images", images, ndim=(2, 3), dtype=None)
+    if raw.dtype.kind in "iu":
+        if raw.size and (raw.min() < 0 or raw.max() > 255):
+            raise ValueError(f"images: integer grey levels must lie in 0..255, got {raw.min()}..{raw.max()}")
+        x = torch.as_tensor(raw.astype(np.float32)) / 255
+    elif raw.dtype.kind == "f":
+        x = torch.as_tensor(raw.astype(np.float32)).clamp(0, 1)
+    else:
+        raise ValueError(f"images must hold integer grey levels or floats, got dtype {raw.dtype}")
     if x.ndim == 2 and x.shape[1] == 784:
         x = x.reshape(-1, 28, 28)
     if x.ndim != 3 or x.shape[1:] != (28, 28) or not len(x):
@@ -66,6 +74,7 @@ class ClassifierConfig:
         check_int("n_test", self.n_test, 1, 9999)
         check_int("steps", self.steps, 1, None)
         check_int("batch_size", self.batch_size, 1, None)
+        check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
         check_int("seed", self.seed, 0, None)
 
     def split(self) -> tuple:

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from ._validate import check_float, check_int, check_points
-from .data import GaussianMixture
+from .data import GaussianMixture, check_mixture
 
 
 def nearest_mode_distance(x: torch.Tensor, mixture: GaussianMixture) -> torch.Tensor:
     """min_k ||x - mu_k||, shape (n,), in float64."""
-    x = check_points("x", x, mixture.dim).to(torch.float64)
+    x = check_points("x", x, check_mixture(mixture).dim, min_rows=0).to(torch.float64)
     return torch.cdist(x, torch.as_tensor(mixture.means)).min(dim=1).values
 
 
@@ -34,15 +34,27 @@ def chi_tail(k: float, dim: int) -> float:
     """P(||z|| > k) for z ~ N(0, I_dim): the regularised upper incomplete gamma Q(dim/2, k^2/2).
 
     Closed forms: even dim, exp(-y) sum_{j < dim/2} y^j / j!; odd dim, erfc(sqrt y) plus
-    exp(-y) sum_{j=1}^{(dim-1)/2} y^(j-1/2) / Gamma(j + 1/2), with y = k^2 / 2.
+    exp(-y) sum_{j=1}^{(dim-1)/2} y^(j-1/2) / Gamma(j + 1/2), with y = k^2 / 2. Each term is summed in
+    log space (log y^j / j! - y, a log-sum-exp), so neither a large dim (an image-sized mixture) nor a
+    large k overflows: the result is a probability in [0, 1] for every k >= 0 and dim >= 1.
     """
     k = check_float("k", k, 0.0, None)
-    dim = check_int("dim", dim, 1, 1000)
-    y = k * k / 2
+    dim = check_int("dim", dim, 1, 10_000_000)
+    if k == 0.0:
+        return 1.0
+    log_y = 2.0 * math.log(k) - math.log(2.0)
+    y = math.exp(log_y) if log_y < 700 else math.inf
     if dim % 2 == 0:
-        return math.exp(-y) * sum(y ** j / math.factorial(j) for j in range(dim // 2))
-    return math.erfc(math.sqrt(y)) + math.exp(-y) * sum(
-        y ** (j - 0.5) / math.gamma(j + 0.5) for j in range(1, (dim - 1) // 2 + 1))
+        logs = [j * log_y - math.lgamma(j + 1.0) for j in range(dim // 2)]
+        head = 0.0
+    else:
+        logs = [(j - 0.5) * log_y - math.lgamma(j + 0.5) for j in range(1, (dim - 1) // 2 + 1)]
+        head = math.erfc(math.sqrt(y)) if math.isfinite(y) else 0.0
+    if not logs or not math.isfinite(y):
+        return min(1.0, head)
+    top = max(logs)
+    log_sum = top + math.log(math.fsum(math.exp(v - top) for v in logs))
+    return min(1.0, max(0.0, head + math.exp(log_sum - y) if log_sum - y > -745 else head))
 
 
 def true_hallucination_rate(mixture: GaussianMixture, k: float = 5.0) -> float:
@@ -53,7 +65,7 @@ def true_hallucination_rate(mixture: GaussianMixture, k: float = 5.0) -> float:
     that is tight when modes are many sigma apart (all the paper's mixtures).
     """
     k = check_float("k", k, 0.0, None, lo_open=True)
-    if mixture.dim > 1:
+    if check_mixture(mixture).dim > 1:
         return chi_tail(k, mixture.dim)
     mus = np.sort(mixture.means[:, 0])
     half = k * mixture.sigma

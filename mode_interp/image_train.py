@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
@@ -23,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache
-from ._validate import check_choice, check_float, check_int
+from ._validate import check_bool, check_device, check_float, check_instance, check_int, check_ints
 from .cli import parse_config
 from .diffusion import SampleResult, eps_mse_loss, sample
 from .precision import DEFAULT_SAMPLING, check_precision, require_native, resolve
@@ -52,14 +53,15 @@ class ShapesConfig:
     precision: str = "float32"             # of the convolutions in training (mode_interp.precision)
 
     def __post_init__(self):
-        if self.resolution not in RESOLUTIONS:
-            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if isinstance(self.resolution, bool) or not isinstance(self.resolution, int) or self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution!r}")
+        object.__setattr__(self, "channels", check_ints("channels", self.channels, 8, None, min_len=2))
         for name, lo in [("n_images", 1), ("data_seed", 0), ("steps", 1), ("batch_size", 1), ("seed", 0),
                          ("T", 2)]:
             check_int(name, getattr(self, name), lo, None)
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
         check_float("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
+        linear_schedule(self.T, self.beta_start, self.beta_end)     # checks T, beta_start, beta_end
         if check_precision(self.precision) == "auto":
             raise ValueError("precision must be 'float32' or 'bfloat16' for training (it is part of the "
                              "model's cache key), got 'auto'")
@@ -143,11 +145,12 @@ def train_shapes(config: ShapesConfig, device: str = "cpu", progress: bool = Tru
     history included. ``resume=False`` starts from scratch. A run file holding a *longer* run than asked
     for is never rewound or overwritten: the shorter run trains from scratch beside it (with a warning).
     """
-    check_choice("device", device, ("cpu", "cuda"))
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but torch.cuda.is_available() is False")
+    check_instance("config", config, ShapesConfig)
+    device = check_device(device)
+    check_bool("progress", progress)
+    check_bool("resume", resume)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1, None)
-    run_path = (cache.cache_dir() if directory is None else directory) / cache.file_name(config.run_dict(), "shapes-run")
+    run_path = (cache.cache_dir() if directory is None else Path(directory)) / cache.file_name(config.run_dict(), "shapes-run")
     model = _new_model(config).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -213,6 +216,11 @@ def load_or_train_shapes(config: ShapesConfig, device: str = "cpu", progress: bo
     its run file unless ``retrain``) and cache it. Stores EMA weights, losses and training seconds. As
     :func:`mode_interp.train.load_or_train`, a bfloat16 config trained where bfloat16 is not native trains
     in float32 (with a warning) and is not cached."""
+    check_instance("config", config, ShapesConfig)
+    device = check_device(device)
+    for name, value in (("progress", progress), ("shipped", shipped), ("retrain", retrain)):
+        check_bool(name, value)
+
     def create():
         if resolve(config.precision, device) != config.precision:
             raise _NotNative

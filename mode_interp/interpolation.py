@@ -19,11 +19,11 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_float, check_int, check_points
-from .data import GaussianMixture
+from ._validate import check_array, check_float, check_int, check_points
+from .data import GaussianMixture, check_mixture
 from .hallucination import chi_tail, true_hallucination_rate
 from .optimal import exact_chain_mode_std
-from .schedule import Schedule
+from .schedule import Schedule, check_schedule
 from .stats import wilson_interval
 
 
@@ -35,7 +35,7 @@ def mode_summary(x: torch.Tensor, mixture: GaussianMixture, k: float = 3.0) -> d
     in the units of sigma: a kept Gaussian's is sqrt(1 - 2k phi(k)/(2 Phi(k)-1)) = 0.986 sigma for
     k = 3 in 1-D; :func:`truncated_spread`), ``n`` and ``k``.
     """
-    x = check_points("x", x, mixture.dim).to(torch.float64)
+    x = check_points("x", x, check_mixture(mixture).dim).to(torch.float64)
     k = check_float("k", k, 0.0, None, lo_open=True)
     means = torch.as_tensor(mixture.means)
     dist, nearest = torch.cdist(x, means).min(dim=1)
@@ -56,6 +56,7 @@ def quality_gate(summary: dict, min_within: float = 0.9, std_tol: float = 0.3, w
     min_within = check_float("min_within", min_within, 0.0, 1.0)
     std_tol = check_float("std_tol", std_tol, 0.0, None, lo_open=True)
     weight_tol = check_float("weight_tol", weight_tol, 0.0, 1.0, lo_open=True)
+    _check_summary(summary)
     k = len(summary["weights"])
     return {
         f"share within the modes >= {min_within:.0%}": summary["within"] >= min_within,
@@ -64,11 +65,20 @@ def quality_gate(summary: dict, min_within: float = 0.9, std_tol: float = 0.3, w
     }
 
 
+def _check_summary(summary) -> dict:
+    if not isinstance(summary, dict) or not {"within", "std", "weights", "k", "n"} <= set(summary):
+        raise ValueError("summary must be a mode_summary() dict (keys n, k, within, std, weights), got "
+                         + (f"keys {sorted(summary)}" if isinstance(summary, dict) else type(summary).__name__))
+    if len(summary["std"]) != len(summary["weights"]) or len(summary["weights"]) < 1:
+        raise ValueError("summary's std and weights must give one entry per mode")
+    return summary
+
+
 def hallucination_summary(x: torch.Tensor, mixture: GaussianMixture, k: float = 5.0, z: float = 3.29) -> dict:
     """Samples farther than k sigma from every mode: ``count``, ``n``, ``rate``, its Wilson interval
     ``(lo, hi)`` at ``z`` (3.29: 99.9%), the true mixture's ``true_rate`` under the same label, and
     ``ratio_lo`` = lo / true_rate, the factor by which the model's rate exceeds the truth at least."""
-    x = check_points("x", x, mixture.dim).to(torch.float64)
+    x = check_points("x", x, check_mixture(mixture).dim).to(torch.float64)
     k = check_float("k", k, 0.0, None, lo_open=True)
     dist = torch.cdist(x, torch.as_tensor(mixture.means)).min(dim=1).values
     count, n = int((dist > k * mixture.sigma).sum()), x.shape[0]
@@ -81,8 +91,7 @@ def hallucination_summary(x: torch.Tensor, mixture: GaussianMixture, k: float = 
 def gap_counts(x: torch.Tensor, mixture: GaussianMixture, k: float = 5.0) -> dict:
     """1-D: the number of samples in each open gap (mu_j + k sigma, mu_{j+1} - k sigma) between
     neighbouring modes, keyed by the pair of modes, plus ``"outside"`` (beyond the outer modes' k sigma)."""
-    if mixture.dim != 1:
-        raise ValueError(f"gap_counts needs a 1-D mixture, got dim={mixture.dim}")
+    check_mixture(mixture, dim=1)
     x = check_points("x", x, 1)[:, 0].double()
     k = check_float("k", k, 0.0, None, lo_open=True)
     mus, half = np.sort(mixture.means[:, 0]), k * mixture.sigma
@@ -94,7 +103,8 @@ def gap_counts(x: torch.Tensor, mixture: GaussianMixture, k: float = 5.0) -> dic
 def neighbour_pairs(mixture: GaussianMixture, rtol: float = 1e-6) -> tuple:
     """Index pairs (m, 2) of nearest-neighbour modes and of second-nearest ones: the pairs at the smallest
     and the second-smallest distance that occurs between two modes."""
-    mu = mixture.means
+    mu = check_mixture(mixture).means
+    rtol = check_float("rtol", rtol, 0.0, 1.0, lo_open=True, hi_open=True)
     d = np.linalg.norm(mu[:, None] - mu[None], axis=-1)
     i, j = np.triu_indices(len(mu), 1)
     levels = np.unique(np.round(d[i, j] / d[i, j].min(), 6))
@@ -112,7 +122,7 @@ def neighbour_midpoints(mixture: GaussianMixture, rtol: float = 1e-6) -> tuple:
     diamond it is the other way round in direction: nearest neighbours lie along the diagonals and the
     second-nearest, sqrt 2 farther apart, along the axes.
     """
-    mu = mixture.means
+    mu = check_mixture(mixture).means
     return tuple(np.unique(np.round((mu[p[:, 0]] + mu[p[:, 1]]) / 2, 9), axis=0)
                  for p in neighbour_pairs(mixture, rtol))
 
@@ -123,7 +133,7 @@ def midpoint_mass(x: torch.Tensor, mixture: GaussianMixture, radius_sigma: float
 
     Mode interpolation along nearest-neighbour segments puts mass on the first set only.
     """
-    x = check_points("x", x, mixture.dim).to(torch.float64)
+    x = check_points("x", x, check_mixture(mixture).dim).to(torch.float64)
     r = check_float("radius_sigma", radius_sigma, 0.0, None, lo_open=True) * mixture.sigma
     first, second = neighbour_midpoints(mixture)
     out = {"n": x.shape[0], "radius": r}
@@ -139,12 +149,15 @@ def segment_distance(x: torch.Tensor, a: np.ndarray, b: np.ndarray, chunk: int =
 
     dist(p, [a, b]) = ||p - a - s (b - a)||, s = clamp((p - a).(b - a) / ||b - a||^2, 0, 1).
     """
-    x = check_points("x", x).to(torch.float64)
-    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-    if a.ndim != 2 or a.shape != b.shape or a.shape[1] != x.shape[1] or len(a) == 0:
-        raise ValueError(f"a and b must be matching non-empty (m, {x.shape[1]}) arrays, got {tuple(a.shape)} "
-                         f"and {tuple(b.shape)}")
+    x = check_points("x", x, min_rows=0).to(torch.float64)        # no rows in, no distances out
+    a, b = (torch.as_tensor(check_array(name, v, ndim=2)) for name, v in (("a", a), ("b", b)))
+    chunk = check_int("chunk", chunk, 1, None)
+    if a.shape != b.shape or a.shape[1] != x.shape[1]:
+        raise ValueError(f"a and b must be matching (m, d) arrays with d = x's {x.shape[1]} columns, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
     ab = b - a
+    if bool(((ab * ab).sum(-1) == 0).any()):
+        raise ValueError("a and b must not hold a zero-length segment (a_m = b_m)")
     out = []
     for rows in x.split(chunk):
         ap = rows[:, None] - a[None]                                      # (n, m, d)
@@ -193,8 +206,7 @@ def off_mode_breakdown(x: torch.Tensor, mixture: GaussianMixture, core: float = 
     1 means the samples land there no more than uniformly scattered points would. The shoulder's share is
     reported beside the true mixture's (chi tail) own.
     """
-    if mixture.dim != 2:
-        raise ValueError(f"off_mode_breakdown needs a 2-D mixture, got dim={mixture.dim}")
+    check_mixture(mixture, dim=2)
     x = check_points("x", x, 2).to(torch.float64)
     core = check_float("core", core, 0.0, None, lo_open=True)
     shoulder = check_float("shoulder", shoulder, core, None, lo_open=True)
@@ -238,6 +250,7 @@ def truncated_spread(spread: float, k: float, dim: int) -> float:
     (E[r^2 1{r <= c}] = d P(chi2_{d+2} <= c^2) for r^2 ~ chi2_d)."""
     spread = check_float("spread", spread, 0.0, None, lo_open=True)
     c = check_float("k", k, 0.0, None, lo_open=True) / spread
+    dim = check_int("dim", dim, 1, None)
     return spread * math.sqrt((1 - chi_tail(c, dim + 2)) / (1 - chi_tail(c, dim)))
 
 
@@ -259,8 +272,9 @@ def strict_gate(summary: dict, mixture: GaussianMixture, schedule: Schedule, var
     median_tol = check_float("median_tol", median_tol, 0.0, None, lo_open=True)
     mode_tol = check_float("mode_tol", mode_tol, 0.0, None, lo_open=True)
     weight_tol = check_float("weight_tol", weight_tol, 0.0, 1.0, lo_open=True)
-    if not isinstance(summary, dict) or not {"within", "std", "weights", "k"} <= set(summary):
-        raise ValueError("summary must be a mode_summary() dict (keys within, std, weights, k)")
+    _check_summary(summary)
+    check_mixture(mixture)
+    check_schedule(schedule)
     if len(summary["std"]) != mixture.n_modes:
         raise ValueError(f"summary has {len(summary['std'])} modes, the mixture {mixture.n_modes}")
     k = summary["k"]

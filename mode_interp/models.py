@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validate import check_int
+from ._validate import check_bool, check_int, check_points
 from .precision import Compiled, autocast, check_compile, resolve
 
 NEGATIVE_SLOPE = 0.02
@@ -34,7 +34,9 @@ NEGATIVE_SLOPE = 0.02
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """e(t) = [sin(t f_0), ..., sin(t f_{h-1}), cos(t f_0), ..., cos(t f_{h-1})], f_i = 10000^(-i/(h-1)),
-    h = dim / 2 (the DDPM / ddpm-torch embedding). ``t``: shape (n,); returns (n, dim) float32."""
+    h = dim / 2 (the DDPM / ddpm-torch embedding). ``t``: an integer tensor of shape (n,), t >= 0;
+    returns (n, dim) float32."""
+    t = _check_timesteps(t)
     dim = check_int("dim", dim, 4, None)
     if dim % 2:
         raise ValueError(f"dim must be even, got {dim}")
@@ -43,6 +45,19 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
                                                                       device=t.device))
     args = t.to(torch.float32)[:, None] * freqs[None]
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+
+
+def _check_timesteps(t, n: int | None = None) -> torch.Tensor:
+    """t: a 1-D integer tensor of non-negative timesteps (of length ``n``, if given)."""
+    if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.is_floating_point() or t.is_complex() \
+            or t.dtype == torch.bool:
+        raise ValueError("t must be a 1-D integer tensor of timesteps, got "
+                         + (f"dtype {t.dtype}, shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__))
+    if n is not None and t.shape[0] != n:
+        raise ValueError(f"t must have one entry per row of x_t ({n}), got {t.shape[0]}")
+    if t.numel() and int(t.min()) < 0:
+        raise ValueError(f"t must be >= 0, got {int(t.min())}")
+    return t
 
 
 class TemporalBlock(nn.Module):
@@ -77,7 +92,7 @@ class ToyMLP(nn.Module):
         self.n_blocks = check_int("n_blocks", n_blocks, 1, 64)
         if width % 2:
             raise ValueError(f"width must be even (sinusoidal embedding), got {width}")
-        self.share_blocks = bool(share_blocks)
+        self.share_blocks = check_bool("share_blocks", share_blocks)
         self.in_fc = nn.Linear(dim, width, bias=False)
         self.t_proj = nn.Linear(width, width)
         n_distinct = 1 if share_blocks else n_blocks
@@ -102,11 +117,9 @@ class ToyMLP(nn.Module):
     def forward(self, x_t: torch.Tensor, t, precision: str = "float32") -> torch.Tensor:
         """eps_theta(x_t, t); ``precision`` of the block products: "float32" or "bfloat16" (as asked:
         :func:`mode_interp.precision.resolve` decides about fallbacks)."""
-        if x_t.ndim != 2 or x_t.shape[1] != self.dim:
-            raise ValueError(f"x_t must have shape (n, {self.dim}), got {tuple(x_t.shape)}")
+        x_t = check_points("x_t", x_t, self.dim).to(self.in_fc.weight.dtype)
         if isinstance(t, torch.Tensor) and t.ndim == 1:
-            if t.shape[0] != x_t.shape[0]:
-                raise ValueError(f"t must have one entry per row of x_t ({x_t.shape[0]}), got {t.shape[0]}")
+            t = _check_timesteps(t, x_t.shape[0])
             values, index = torch.unique(t, return_inverse=True)       # once per distinct t, then gather
             codes = [F.embedding(index, code) for code in self.time_codes(values.to(x_t.device))]
         else:

@@ -19,16 +19,16 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_float, check_points
-from .data import GaussianMixture
+from ._validate import check_array, check_callable, check_float, check_generator, check_int, check_ints, check_points
+from .data import GaussianMixture, check_mixture
 from .diffusion import q_sample
-from .schedule import Schedule
+from .schedule import Schedule, check_schedule
 
 
 def _terms(x_t: torch.Tensor, t, mixture: GaussianMixture, schedule: Schedule):
     """Return (x_t in float64, sqrt(ab), v_t, r, m_bar = sum_k r_k mu_k), broadcastable to (n, d)."""
-    x = check_points("x_t", x_t, mixture.dim).to(torch.float64)
-    ab = schedule.at("alpha_bar", t, x)
+    x = check_points("x_t", x_t, check_mixture(mixture).dim).to(torch.float64)
+    ab = check_schedule(schedule).at("alpha_bar", t, x)
     ab = torch.as_tensor(ab, dtype=torch.float64).reshape(-1, 1) if isinstance(ab, torch.Tensor) \
         else torch.tensor([[ab]], dtype=torch.float64)                      # (n or 1, 1)
     sab = ab.sqrt()
@@ -67,8 +67,8 @@ def optimal_eps(x_t: torch.Tensor, t, mixture: GaussianMixture, schedule: Schedu
 
 def exact_eps_fn(mixture: GaussianMixture, schedule: Schedule):
     """An eps function for :func:`mode_interp.diffusion.sample` that uses the true score (the control)."""
-    if not isinstance(mixture, GaussianMixture):
-        raise ValueError(f"mixture must be a GaussianMixture, got {type(mixture).__name__}")
+    check_mixture(mixture)
+    check_schedule(schedule)
     return lambda x_t, t: optimal_eps(x_t, t, mixture, schedule)
 
 
@@ -82,7 +82,7 @@ def transition_width(schedule: Schedule, gap: float, sigma: float, q: float = 0.
     gap = check_float("gap", gap, 0.0, None, lo_open=True)
     sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
     q = check_float("q", q, 0.5, 1.0, lo_open=True, hi_open=True)
-    ab = schedule.alpha_bar
+    ab = check_schedule(schedule).alpha_bar
     v = ab * sigma ** 2 + 1.0 - ab
     return 2.0 * math.log(q / (1.0 - q)) * v / (np.sqrt(ab) * gap)
 
@@ -90,10 +90,16 @@ def transition_width(schedule: Schedule, gap: float, sigma: float, q: float = 0.
 def ramp_width(x: np.ndarray, r: np.ndarray, q: float = 0.9) -> float:
     """Distance in x between the first points where the running maximum of r reaches 1 - q and q.
 
-    ``x`` increasing; NaN when r never reaches q (no switch on the grid).
+    ``x`` strictly increasing, ``r`` of the same length; NaN when r never reaches q (no switch on the grid).
     """
+    x = check_array("x", x, min_len=2)
+    r = check_array("r", r, min_len=2)
+    if r.shape != x.shape:
+        raise ValueError(f"r must give one value per point of x ({len(x)}), got {len(r)}")
+    if not np.all(np.diff(x) > 0):
+        raise ValueError("x must be strictly increasing")
     q = check_float("q", q, 0.5, 1.0, lo_open=True, hi_open=True)
-    env = np.maximum.accumulate(np.asarray(r, dtype=np.float64))
+    env = np.maximum.accumulate(r)
     if env[-1] < q or env[0] >= 1 - q:
         return float("nan")
     return float(x[np.argmax(env >= q)] - x[np.argmax(env >= 1 - q)])
@@ -103,10 +109,13 @@ def measured_transition_width(mixture: GaussianMixture, schedule: Schedule, t: i
                               q: float = 0.9, n_grid: int = 200_001) -> float:
     """The 10%-90% width of r_{pair[1]}(x_t) between two neighbouring 1-D modes, read off the computed
     responsibilities on a grid (a numerical check of :func:`transition_width`)."""
-    if mixture.dim != 1:
-        raise ValueError(f"mixture must be 1-D, got dim={mixture.dim}")
-    t = schedule.check_t(t)
+    check_mixture(mixture, dim=1)
+    t = check_schedule(schedule).check_t(t)
     q = check_float("q", q, 0.5, 1.0, lo_open=True, hi_open=True)
+    pair = check_ints("pair", pair, 0, mixture.n_modes - 1)
+    if len(pair) != 2 or pair[0] >= pair[1]:
+        raise ValueError(f"pair must be two mode indices (i, j), i < j, in increasing order of the means, got {pair}")
+    n_grid = check_int("n_grid", n_grid, 3, None)
     mu = np.sort(mixture.means[:, 0])[list(pair)]
     sab = math.sqrt(schedule.alpha_bar[t])
     x_t = torch.linspace(sab * mu[0], sab * mu[1], n_grid, dtype=torch.float64)[:, None]
@@ -123,9 +132,14 @@ def posterior_mean_check(mixture: GaussianMixture, schedule: Schedule, t: int, g
     z = mean(x0 - D(x_t)) / its standard error. Returns ``(mean z^2, number of bins)``: about 1 when D is
     the posterior mean; compare with 1 + 5 sqrt(2 / bins), five standard deviations of chi2_B / B.
     """
-    if mixture.dim != 1:
-        raise ValueError(f"mixture must be 1-D, got dim={mixture.dim}")
-    t = schedule.check_t(t)
+    check_mixture(mixture, dim=1)
+    t = check_schedule(schedule).check_t(t)
+    check_generator("generator", generator)
+    n = check_int("n", n, 1, None)
+    bin_width = check_float("bin_width", bin_width, 0.0, None, lo_open=True)
+    min_count = check_int("min_count", min_count, 2, None)
+    if denoiser is not None:
+        check_callable("denoiser", denoiser)
     denoiser = denoiser or (lambda x: posterior_mean(x, t, mixture, schedule))
     x0 = mixture.sample(n, generator).double()
     x_t = q_sample(x0, t, torch.randn(x0.shape, generator=generator, dtype=torch.float64), schedule)
@@ -137,6 +151,9 @@ def posterior_mean_check(mixture: GaussianMixture, schedule: Schedule, t: int, g
     mean = s1 / counts
     z2 = mean ** 2 / ((s2 / counts - mean ** 2).clamp_min(1e-300) / counts)
     keep = counts >= min_count
+    if not bool(keep.any()):
+        raise ValueError(f"no bin of width {bin_width} holds min_count={min_count} draws (the fullest holds "
+                         f"{int(counts.max())} of n={n}): lower min_count or raise n or bin_width")
     return float(z2[keep].mean()), int(keep.sum())
 
 
@@ -172,7 +189,7 @@ def exact_chain_mode_std(schedule: Schedule, sigma: float, variance: str = "fixe
     the steps that set this width, so the same number predicts every mode's width.
     """
     sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
-    ab = schedule.alpha_bar
+    ab = check_schedule(schedule).alpha_bar
     v = ab * sigma ** 2 + 1.0 - ab
     a = schedule.posterior_mean_coef1 * np.sqrt(ab) * sigma ** 2 / v + schedule.posterior_mean_coef2
     noise = schedule.reverse_variance(variance).copy()

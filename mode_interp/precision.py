@@ -24,6 +24,8 @@ import warnings
 
 import torch
 
+from ._validate import check_device
+
 PRECISIONS = ("float32", "bfloat16", "auto")
 _EMULATE = [False]             # allow_emulated(): bfloat16 runs even where it is not native
 DEFAULT_SAMPLING = "auto"      # bfloat16 where it is native, float32 elsewhere (no warning)
@@ -75,7 +77,7 @@ def resolve(precision, device="cpu") -> str:
     native on ``device`` and float32 elsewhere; "bfloat16" where it is not native falls back to float32
     with one warning."""
     precision = check_precision(precision)
-    device_type = torch.device(device).type
+    device_type = torch.device(check_device(device)).type
     if precision == "auto":
         return "bfloat16" if bf16_native(device_type) else "float32"
     if precision == "bfloat16" and not (bf16_native(device_type) or _EMULATE[0]):

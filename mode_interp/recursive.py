@@ -29,9 +29,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache
-from ._validate import check_float, check_int
+from ._validate import check_choice, check_float, check_generator, check_instance, check_int, check_tensor
 from .detect import WindowVariance, keep_lowest
-from .precision import check_precision, require_native
+from .precision import PRECISIONS, require_native
 from .train import SHIPPED_DIR, TrainedModel, ToyConfig, load_or_train, train
 
 ARMS = ("none", "variance", "random")
@@ -49,13 +49,12 @@ class LoopConfig:
     sample_precision: str = "float32"    # of the pool's sampling (mode_interp.precision): part of the key
 
     def __post_init__(self):
-        if not isinstance(self.base, ToyConfig):
-            raise ValueError(f"base must be a ToyConfig, got {type(self.base).__name__}")
+        check_instance("base", self.base, ToyConfig)
         check_int("generations", self.generations, 1, 100)
         check_float("oversample", self.oversample, 1.0, 100.0)
         check_int("window", self.window, 2, self.base.T)
         check_int("seed", self.seed, 0, None)
-        if check_precision(self.sample_precision) == "auto":
+        if check_choice("sample_precision", self.sample_precision, PRECISIONS) == "auto":
             raise ValueError("sample_precision must be 'float32' or 'bfloat16' (it is part of the records' "
                              "key), got 'auto'")
 
@@ -107,8 +106,11 @@ class Generation:
 
 def select(arm: str, hal: torch.Tensor, n: int, generator: torch.Generator) -> np.ndarray:
     """Indices of the n pooled samples that arm ``arm`` keeps (module docstring)."""
+    check_choice("arm", arm, ARMS)
+    hal = check_tensor("hal", hal, ndim=1)
     n_pool = len(hal)
     n = check_int("n", n, 1, n_pool)
+    check_generator("generator", generator)
     if arm == "none":
         return np.arange(n)
     if arm == "variance":
@@ -121,6 +123,8 @@ def select(arm: str, hal: torch.Tensor, n: int, generator: torch.Generator) -> n
 def draw_pool(model: TrainedModel, n: int, seed: int, window: int, precision: str = "float32") -> tuple:
     """``(x0, hal, seconds, precision)``: n ancestral samples of ``model`` with their streaming Hal over
     ``window`` steps, and the sampling precision that ran (:mod:`mode_interp.precision`)."""
+    check_instance("model", model, TrainedModel)
+    window = check_int("window", window, 2, model.config.T)
     observer = WindowVariance(n, model.config.dim, window)
     start = time.perf_counter()
     result = model.sample(n, seed, observer=observer, precision=precision)

@@ -8,7 +8,14 @@ def markdown_table(headers, rows) -> str:
 
     Cells are converted with ``str``; format numbers before passing them.
     """
+    for name, value in (("headers", headers), ("rows", rows)):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ValueError(f"{name} must be a sequence (of cells / of row sequences), got {value!r}")
     headers = [str(h) for h in headers]
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+            raise ValueError(f"rows[{i}] must be a sequence of cells, got {row!r}")
     rows = [[str(c) for c in row] for row in rows]
     if not headers:
         raise ValueError("headers must be a non-empty sequence")

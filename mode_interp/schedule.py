@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from ._validate import check_choice, check_float, check_int
+from ._validate import check_array, check_choice, check_float, check_instance, check_int
 
 VARIANCES = ("fixed_large", "fixed_small")
 
@@ -27,9 +27,7 @@ class Schedule:
     betas: np.ndarray
 
     def __post_init__(self):
-        betas = np.asarray(self.betas, dtype=np.float64)
-        if betas.ndim != 1 or betas.size < 2:
-            raise ValueError(f"betas must be a 1-D array with at least 2 entries, got shape {betas.shape}")
+        betas = check_array("betas", self.betas, min_len=2)
         if not np.all((betas > 0) & (betas < 1)):
             raise ValueError("betas must lie in the open interval (0, 1)")
         object.__setattr__(self, "betas", betas)
@@ -127,7 +125,12 @@ def respace(schedule: Schedule, steps: int) -> tuple:
     1 - alpha_bar_0), so the new chain's alpha_bar'_i equals alpha_bar_{tau_i} exactly (Nichol & Dhariwal
     2021, "respacing"). A network trained on ``schedule`` is evaluated at ``tau[i]`` for step i.
     """
-    steps = check_int("steps", steps, 2, schedule.T)
+    steps = check_int("steps", steps, 2, check_schedule(schedule).T)
     tau = np.unique(np.round(np.linspace(0, schedule.T - 1, steps)).astype(np.int64))
     ab = schedule.alpha_bar[tau]
     return Schedule(1.0 - ab / np.append(1.0, ab[:-1])), tau
+
+
+def check_schedule(schedule, name: str = "schedule") -> Schedule:
+    """``schedule`` if it is a :class:`Schedule` (e.g. from :func:`linear_schedule`), else a TypeError."""
+    return check_instance(name, schedule, Schedule, " (e.g. linear_schedule())")

@@ -33,16 +33,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_float
+from ._validate import check_array, check_float, check_instance
 from .shapes import COLUMNS, SIZE, ShapesData, pixel_columns, to_intensity
 
 LABELS = ("valid", "hallucinated", "malformed", "noisy")
 
 
+def _image(image) -> np.ndarray:
+    """One finite intensity image, square, with a side dividing 64, as float64."""
+    image = check_array("image", image, ndim=2)
+    if image.shape[0] != image.shape[1] or SIZE % image.shape[0]:
+        raise ValueError(f"image must be square with a side dividing {SIZE}, got shape {image.shape}")
+    return image
+
+
+def _level(level) -> float:
+    return check_float("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+
+
 def blobs(image: np.ndarray, level: float = 0.2) -> list:
     """8-connected components of ``image > level`` within each column: a list of dicts with ``area`` (soft,
     64-px units), ``column`` (0, 1, 2) and ``pixels`` (count at the image's own resolution)."""
-    image = np.asarray(image, dtype=np.float64)
+    image, level = _image(image), _level(level)
     if image.ndim != 2 or image.shape[0] != image.shape[1] or SIZE % image.shape[0]:
         raise ValueError(f"image must be square with a side dividing {SIZE}, got shape {image.shape}")
     r = image.shape[0]
@@ -73,14 +85,14 @@ def blobs(image: np.ndarray, level: float = 0.2) -> list:
 
 def remove_background(image: np.ndarray) -> np.ndarray:
     """(image - median) / (1 - median), clipped to [0, 1]: step 0 of the reading above."""
-    image = np.asarray(image, dtype=np.float64)
+    image = _image(image)
     floor = float(np.median(image))
     return np.clip((image - floor) / max(1.0 - floor, 1e-6), 0.0, 1.0)
 
 
 def residual(image: np.ndarray, level: float = 0.2) -> float:
     """Mean intensity of the pixels at or below ``level`` (the background): 0 for a clean image."""
-    image = np.asarray(image, dtype=np.float64)
+    image, level = _image(image), _level(level)
     return float(np.where(image > level, 0.0, image).mean())
 
 
@@ -105,6 +117,10 @@ def fit_tolerances(data: ShapesData, x, margin: float = 0.15, level: float = 0.2
     intensity) and ``speck_area`` (64-px units: two white pixels at 32 x 32).
     ``x``: the training images in model space (any resolution), aligned with ``data``."""
     margin = check_float("margin", margin, 0.0, 1.0)
+    check_instance("data", data, ShapesData)
+    level = _level(level)
+    noise_floor = check_float("noise_floor", noise_floor, 0.0, None)
+    speck_area = check_float("speck_area", speck_area, 0.0, None)
     images = [remove_background(image) for image in to_intensity(x)]
     if len(images) != len(data):
         raise ValueError(f"x has {len(images)} images but data has {len(data)}")
@@ -127,7 +143,9 @@ def fit_tolerances(data: ShapesData, x, margin: float = 0.15, level: float = 0.2
 
 
 def read_image(image: np.ndarray, tol: Tolerances) -> dict:
-    """``label`` (one of LABELS), ``counts`` (copies per column), ``malformed`` and ``specks`` counts."""
+    """``label`` (one of LABELS), ``counts`` (copies per column), ``malformed`` and ``specks`` counts.
+    A NaN or infinite pixel is an error, never a "malformed" reading."""
+    check_instance("tol", tol, Tolerances, " (from fit_tolerances)")
     image = remove_background(image)
     counts, malformed, specks, speck_area = [0, 0, 0], 0, 0, 0.0
     for blob in blobs(image, tol.level):
@@ -153,6 +171,7 @@ def read_image(image: np.ndarray, tol: Tolerances) -> dict:
 
 def count_shapes(x, tol: Tolerances) -> list:
     """:func:`read_image` for every image of ``x`` (model space, (n, 1, r, r) or (n, r*r))."""
+    check_instance("tol", tol, Tolerances, " (from fit_tolerances)")
     return [read_image(image, tol) for image in to_intensity(x)]
 
 
@@ -161,6 +180,9 @@ def label_rates(readings: list) -> dict:
     "two_or_more": {shape: hallucinated images with >= 2 copies of it}, "blank": malformed images with no
     blob at all}``. (Blank images never occur in training either; they are counted as malformed, not as
     hallucinated, because they hold no shape to combine.)"""
+    if not isinstance(readings, (list, tuple)) or not readings or not all(
+            isinstance(r, dict) and {"label", "counts", "malformed"} <= set(r) for r in readings):
+        raise ValueError("readings must be a non-empty list of read_image() / count_shapes() results")
     labels = {name: sum(r["label"] == name for r in readings) for name in LABELS}
     multi = {kind: sum(r["counts"][c] >= 2 and r["label"] == "hallucinated" for r in readings)
              for c, kind in enumerate(COLUMNS)}

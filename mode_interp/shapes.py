@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ._validate import check_choice, check_int
+from ._validate import check_array, check_choice, check_int, check_tensor
 
 SIZE, PANEL_W, PANEL_H = 64, 21, 63
 COLUMNS = ("triangle", "square", "pentagon")            # left, middle, right
@@ -101,7 +101,9 @@ def to_model_space(images: np.ndarray, resolution: int = 32) -> torch.Tensor:
     resolution = check_int("resolution", resolution, 32, 64)
     if resolution not in RESOLUTIONS:
         raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution}")
-    images = np.asarray(images)
+    images = check_array("images", images, ndim=3, dtype=None)
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 grey levels (ShapesData.images), got dtype {images.dtype}")
     if images.ndim != 3 or images.shape[1:] != (SIZE, SIZE):
         raise ValueError(f"images must have shape (n, {SIZE}, {SIZE}), got {images.shape}")
     x = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
@@ -110,9 +112,16 @@ def to_model_space(images: np.ndarray, resolution: int = 32) -> torch.Tensor:
     return x * 2 - 1
 
 
+def _images(name: str, x) -> torch.Tensor:
+    """Model-space images as a finite float tensor on the CPU (a numpy array is accepted)."""
+    if isinstance(x, torch.Tensor):
+        return check_tensor(name, x.detach().cpu(), min_size=1)
+    return torch.as_tensor(check_array(name, x, ndim=(2, 4)), dtype=torch.float32)
+
+
 def to_intensity(x: torch.Tensor) -> np.ndarray:
     """Model space (n, 1, r, r) or (n, r*r) in [-1, 1] -> intensity (n, r, r) in [0, 1], clipped."""
-    x = torch.as_tensor(x).detach().to(torch.float32).cpu()
+    x = _images("x", x).to(torch.float32)
     r = int(round(math.sqrt(x[0].numel())))
     if x.ndim not in (2, 4) or r * r != x[0].numel():
         raise ValueError(f"x must be (n, 1, r, r) or (n, r*r) images, got shape {tuple(x.shape)}")
@@ -132,7 +141,7 @@ def pixel_columns(resolution: int) -> np.ndarray:
 def keep_column(x: torch.Tensor, column: int) -> torch.Tensor:
     """A copy of model-space images (n, 1, r, r) with every other column set to background (-1)."""
     check_int("column", column, 0, 2)
-    x = torch.as_tensor(x)
+    x = _images("x", x)
     if x.ndim != 4:
         raise ValueError(f"x must be (n, 1, r, r), got shape {tuple(x.shape)}")
     out = x.clone()

@@ -16,17 +16,21 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_float, check_int
-from .data import GaussianMixture
+from ._validate import check_callable, check_float, check_int, check_ints, check_points
+from .data import GaussianMixture, check_mixture
 from .diffusion import x0_from_eps
 from .optimal import optimal_eps, ramp_width
-from .schedule import Schedule
+from .schedule import Schedule, check_schedule
 
 
 def network_eps(model, x_t: torch.Tensor, t: int) -> torch.Tensor:
-    """eps_theta(x_t, t) in float64, without gradients (the model runs in float32)."""
+    """eps_theta(x_t, t) in float64, without gradients (the model runs in float32). ``t``: one timestep
+    (an int >= 0) for the whole batch."""
+    check_callable("model", model)
+    x_t = check_points("x_t", x_t)
+    t = check_int("t", t, 0, None)
     with torch.inference_mode():
-        return model(x_t.to(torch.float32), int(t)).double()
+        return model(x_t.to(torch.float32), t).double()
 
 
 def denoiser_curves(model, mixture: GaussianMixture, schedule: Schedule, ts, margin: float = 0.5,
@@ -37,9 +41,8 @@ def denoiser_curves(model, mixture: GaussianMixture, schedule: Schedule, ts, mar
     (len(ts), n_points) under ``eps``/``score``/``x0_hat`` x ``learned``/``optimal`` (e.g.
     ``curves["x0_hat"]["learned"]``), plus ``u`` and ``ts``. Score = -eps / sqrt(1 - ab) (Tweedie).
     """
-    if mixture.dim != 1:
-        raise ValueError(f"denoiser_curves needs a 1-D mixture, got dim={mixture.dim}")
-    ts = [schedule.check_t(int(t), "ts") for t in ts]
+    check_mixture(mixture, dim=1)
+    ts = [check_schedule(schedule).check_t(t, "ts") for t in check_ints("ts", ts, min_len=1)]
     margin = check_float("margin", margin, 0.0, None)
     n_points = check_int("n_points", n_points, 2, 10**7)
     u = torch.linspace(mixture.means.min() - margin, mixture.means.max() + margin, n_points,
@@ -60,7 +63,15 @@ def denoiser_curves(model, mixture: GaussianMixture, schedule: Schedule, ts, mar
 def implied_responsibility(x0_hat: torch.Tensor, x_t: torch.Tensor, t: int, mu_a: float, mu_b: float,
                            sigma: float, schedule: Schedule) -> torch.Tensor:
     """r_D = (m_D - mu_a) / (mu_b - mu_a), m_D = (v_t x0_hat - sqrt(ab) sigma^2 x_t) / (1 - ab)."""
-    ab = float(schedule.alpha_bar[schedule.check_t(t)])
+    x0_hat = check_points("x0_hat", x0_hat, 1)
+    x_t = check_points("x_t", x_t, 1)
+    if x0_hat.shape != x_t.shape:
+        raise ValueError(f"x0_hat and x_t must have the same shape, got {tuple(x0_hat.shape)} and {tuple(x_t.shape)}")
+    mu_a, mu_b = check_float("mu_a", mu_a), check_float("mu_b", mu_b)
+    if mu_a == mu_b:
+        raise ValueError(f"mu_a and mu_b must differ, got {mu_a} twice")
+    sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
+    ab = float(check_schedule(schedule).alpha_bar[schedule.check_t(t)])
     v = ab * sigma ** 2 + 1 - ab
     m = (v * x0_hat.double() - math.sqrt(ab) * sigma ** 2 * x_t.double()) / (1 - ab)
     return (m - mu_a) / (mu_b - mu_a)
@@ -71,12 +82,16 @@ def learned_transition_width(model, mixture: GaussianMixture, schedule: Schedule
     """The 10%-90% width, in x_t units, of the network's implied responsibility between two
     neighbouring 1-D modes (sorted indices ``pair``), for each t in ``ts``; compare
     :func:`mode_interp.optimal.transition_width`."""
-    if mixture.dim != 1:
-        raise ValueError(f"learned_transition_width needs a 1-D mixture, got dim={mixture.dim}")
+    check_mixture(mixture, dim=1)
+    check_schedule(schedule)
+    pair = check_ints("pair", pair, 0, mixture.n_modes - 1)
+    if len(pair) != 2 or pair[0] >= pair[1]:
+        raise ValueError(f"pair must be two sorted mode indices (i, j), i < j, got {pair}")
+    n_grid = check_int("n_grid", n_grid, 3, None)
     mu_a, mu_b = np.sort(mixture.means[:, 0])[list(pair)]
     widths = []
-    for t in ts:
-        t = schedule.check_t(int(t), "ts")
+    for t in check_ints("ts", ts, min_len=1):
+        t = schedule.check_t(t, "ts")
         sab = math.sqrt(schedule.alpha_bar[t])
         x_t = torch.linspace(sab * mu_a, sab * mu_b, n_grid, dtype=torch.float64)[:, None]
         x0_hat = x0_from_eps(x_t, t, network_eps(model, x_t, t), schedule)

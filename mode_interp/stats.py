@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_choice, check_float, check_int
+from ._validate import check_array, check_choice, check_float, check_int, check_points
 
 
 # ---------------------------------------------------------------- within one run
@@ -85,6 +85,23 @@ def auroc_components(s: np.ndarray, y: np.ndarray) -> tuple:
     return v10, v01
 
 
+def check_scores_labels(scores, labels, score_name: str = "scores", label_name: str = "labels") -> tuple:
+    """``(s, y)``: ``scores`` as a 1-D finite float64 array and ``labels`` as a boolean array of the same
+    length (True = hallucinated / positive; 0/1 integers are accepted, nothing else)."""
+    s = check_array(score_name, scores, min_len=0)
+    if labels is None or isinstance(labels, (str, bytes)):
+        raise ValueError(f"{label_name} must be a 1-D boolean array, got {labels!r}")
+    y = np.asarray(labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else labels)
+    if y.ndim != 1 or len(y) != len(s):
+        raise ValueError(f"{score_name} and {label_name} must be 1-D of the same length, got shapes {s.shape} "
+                         f"and {y.shape}")
+    if y.dtype != bool:
+        if y.dtype.kind not in "iu" or not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{label_name} must be boolean (True = hallucinated) or 0/1 integers, got dtype {y.dtype}")
+        y = y.astype(bool)
+    return s, y
+
+
 def delong_interval(s: np.ndarray, y: np.ndarray, z: float = 3.29, strata=None) -> dict:
     """AUROC with DeLong's variance, var = var(V10)/n_pos + var(V01)/n_neg, and the normal interval
     AUROC +/- z * sd clipped to [0, 1] (z = 3.29: 99.9%), of float scores ``s`` and boolean labels ``y``
@@ -94,6 +111,7 @@ def delong_interval(s: np.ndarray, y: np.ndarray, z: float = 3.29, strata=None) 
     same stratum, AUROC = sum_s U_s / sum_s n_pos_s n_neg_s, variance sum_s w_s^2 var_s with w_s the
     stratum's share of pairs; strata lacking either class are dropped (``n_pairs`` counts what is left).
     """
+    s, y = check_scores_labels(s, y, "s", "y")
     z = check_float("z", z, 0.0, None, lo_open=True)
     if strata is None:
         keys = np.zeros(len(s), dtype=int)
@@ -101,6 +119,8 @@ def delong_interval(s: np.ndarray, y: np.ndarray, z: float = 3.29, strata=None) 
         keys = np.asarray(strata)
         if keys.shape != s.shape:
             raise ValueError(f"strata must give one key per score ({len(s)}), got shape {keys.shape}")
+        if keys.dtype.kind == "f" and not np.isfinite(keys).all():
+            raise ValueError("strata contains NaN or infinite keys")
     parts = []
     for key in np.unique(keys):
         m = keys == key
@@ -110,7 +130,7 @@ def delong_interval(s: np.ndarray, y: np.ndarray, z: float = 3.29, strata=None) 
             var = (v10.var(ddof=1) / n_pos if n_pos > 1 else 0.0) + (v01.var(ddof=1) / n_neg if n_neg > 1 else 0.0)
             parts.append((n_pos * n_neg, float(v10.mean()), var, n_pos, n_neg))
     if not parts:
-        raise ValueError("no stratum holds both a hallucinated and an in-support sample")
+        raise ValueError("no stratum of strata holds both a hallucinated and an in-support sample")
     pairs = sum(p[0] for p in parts)
     value = sum(p[0] * p[1] for p in parts) / pairs
     sd = math.sqrt(sum((p[0] / pairs) ** 2 * p[2] for p in parts))
@@ -124,9 +144,12 @@ def histogram_kl(x: torch.Tensor, reference: torch.Tensor, bins: int, lo: float,
     2-D), each bin count + 0.5 (Jeffreys smoothing, so empty bins stay finite); points outside are clipped
     into the edge bins. Same sample sizes give comparable values across generations."""
     bins = check_int("bins", bins, 1, 10_000)
-    if x.ndim != 2 or reference.ndim != 2 or x.shape[1] != reference.shape[1] or x.shape[1] not in (1, 2):
+    check_points("x", x)
+    check_points("reference", reference)
+    if x.shape[1] != reference.shape[1] or x.shape[1] not in (1, 2):
         raise ValueError(f"x and reference must be (n, 1) or (n, 2) with the same d, got {tuple(x.shape)} and "
                          f"{tuple(reference.shape)}")
+    lo, hi = check_float("lo", lo), check_float("hi", hi)
     if not hi > lo:
         raise ValueError(f"need hi > lo, got lo={lo}, hi={hi}")
 
@@ -142,7 +165,8 @@ def histogram_kl(x: torch.Tensor, reference: torch.Tensor, bins: int, lo: float,
 
 def frechet_distance(features_a, features_b) -> float:
     """FD between Gaussians fitted to two feature sets (rows = samples), in float64 (module docstring)."""
-    a, b = (torch.as_tensor(f, dtype=torch.float64) for f in (features_a, features_b))
+    a, b = (torch.as_tensor(check_array(name, f, ndim=2)) for name, f in
+            (("features_a", features_a), ("features_b", features_b)))
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"features_a and features_b must be (n, d) with the same d, got {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
@@ -218,11 +242,7 @@ def student_t_quantile(p: float, df: float) -> float:
 def mean_interval(values, confidence: float = 0.95) -> dict:
     """Mean of independent observations (e.g. per-seed paired differences) with its t-interval:
     ``{"mean", "lo", "hi", "sd", "n", "t", "p"}`` (``p``: two-sided, H0 mean = 0; NaN when sd = 0)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1 or len(v) < 2:
-        raise ValueError(f"values must be a 1-D sequence of at least 2 observations, got shape {v.shape}")
-    if not np.isfinite(v).all():
-        raise ValueError("values contain NaN or infinite entries")
+    v = check_array("values", values, min_len=2)
     confidence = check_float("confidence", confidence, 0.0, 1.0, lo_open=True, hi_open=True)
     n, mean, sd = len(v), float(v.mean()), float(v.std(ddof=1))
     half = student_t_quantile((1 + confidence) / 2, n - 1) * sd / math.sqrt(n)
@@ -241,8 +261,8 @@ def paired_test(a, b, confidence: float = 0.95, alternative: str = "less") -> di
     one), ``n_agree`` (seeds whose d_i has the alternative's sign) and ``d`` (the differences).
     """
     check_choice("alternative", alternative, ("less", "greater"))
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
+    a, b = check_array("a", a, min_len=2), check_array("b", b, min_len=2)
+    if a.shape != b.shape:
         raise ValueError(f"a and b must be 1-D with one value per seed each, got shapes {a.shape} and {b.shape}")
     d = a - b
     out = mean_interval(d, confidence)
@@ -262,8 +282,6 @@ def paired_test(a, b, confidence: float = 0.95, alternative: str = "less") -> di
 
 def seed_spread(values) -> dict:
     """Mean, sample sd, min and max of per-seed values (``n`` >= 1; sd is NaN for one seed)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1 or len(v) < 1 or not np.isfinite(v).all():
-        raise ValueError(f"values must be a non-empty 1-D sequence of finite numbers, got {values!r}")
+    v = check_array("values", values)
     return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
             "min": float(v.min()), "max": float(v.max()), "n": len(v)}

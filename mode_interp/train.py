@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 
 from . import cache
 from .cli import parse_config
-from ._validate import check_choice, check_float, check_int, check_points
+from ._validate import (check_array, check_bool, check_choice, check_device, check_float, check_instance, check_int,
+                        check_points)
 from .precision import DEFAULT_SAMPLING, check_precision, require_native, resolve
 from .data import TOY_DATASETS, GaussianMixture, toy_dataset
 from .diffusion import SampleResult, eps_mse_loss, sample
@@ -60,12 +61,14 @@ class ToyConfig:
         if check_precision(self.precision) == "auto":
             raise ValueError("precision must be 'float32' or 'bfloat16' for training (it is part of the "
                              "model's cache key), got 'auto'")
-        object.__setattr__(self, "means", tuple(float(m) for m in self.means))
+        object.__setattr__(self, "means", tuple(float(m) for m in check_array("means", self.means)))
         check_float("sigma", self.sigma, 0.0, None, lo_open=True)
+        check_bool("share_blocks", self.share_blocks)
         for name, lo in [("n_train", 1), ("data_seed", 0), ("width", 4), ("n_blocks", 1), ("steps", 1),
                          ("batch_size", 1), ("seed", 0), ("T", 2)]:
             check_int(name, getattr(self, name), lo, None)
         check_float("lr", self.lr, 0.0, 1.0, lo_open=True)
+        linear_schedule(self.T, self.beta_start, self.beta_end)     # checks T, beta_start, beta_end
         check_int("latent_dim", self.latent_dim, 1, 784)
         if toy_dataset(self.data).max_n is not None:
             check_int("n_train", self.n_train, 1, toy_dataset(self.data).max_n)    # a finite data set
@@ -128,6 +131,14 @@ class ToyConfig:
     def build_model(self) -> ToyMLP:
         """A freshly initialised network of this config's architecture (weights from the global generator)."""
         return ToyMLP(self.dim, self.width, self.n_blocks, self.share_blocks)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ToyConfig":
+        """The config of a :meth:`to_dict` (which writes ``means`` as [] for data other than mixture_1d)."""
+        d = dict(d)
+        if "means" in d:
+            d["means"] = tuple(d["means"]) or cls.means
+        return cls(**d)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -200,9 +211,9 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
 
     Both need the config's own data (``data=None``) and a plain config (no ``continue_from``).
     """
-    check_choice("device", device, ("cpu", "cuda"))
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but torch.cuda.is_available() is False")
+    check_instance("config", config, ToyConfig)
+    device = check_device(device)
+    check_bool("progress", progress)
     log_every = check_int("log_every", log_every, 1, None)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, 0, None)
     snapshots = _check_snapshots(snapshots, config)
@@ -329,6 +340,14 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
     cached, so that no float32 model is ever stored under a bfloat16 key. ``checkpoint_every`` and
     ``snapshots``: a resumable run that also stores earlier snapshots (:func:`train`), in ``directory``.
     """
+    check_instance("config", config, ToyConfig)
+    device = check_device(device)
+    check_bool("progress", progress)
+    check_bool("shipped", shipped)
+    check_bool("retrain", retrain)
+    check_int("checkpoint_every", checkpoint_every, 0, None)
+    _check_snapshots(snapshots, config)
+
     def create():
         if resolve(config.precision, device) != config.precision:
             raise _NotNative

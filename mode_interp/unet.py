@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validate import check_int
-from .models import engine_eps, timestep_embedding
+from ._validate import FLOAT_DTYPES, check_int, check_ints
+from .models import _check_timesteps, engine_eps, timestep_embedding
 from .precision import Compiled, autocast, check_compile, check_precision, resolve
 
 
@@ -43,7 +43,8 @@ class UNet(nn.Module):
 
     def __init__(self, channels: tuple = (16, 32, 64), in_channels: int = 1):
         super().__init__()
-        channels = tuple(check_int("channels", c, 8, None) for c in channels)
+        channels = check_ints("channels", channels, 8, None)
+        in_channels = check_int("in_channels", in_channels, 1, 64)
         if not 2 <= len(channels) <= 4 or any(c % 8 for c in channels):
             raise ValueError(f"channels must be 2-4 multiples of 8, got {channels}")
         self.channels, self.in_channels = channels, in_channels
@@ -67,10 +68,17 @@ class UNet(nn.Module):
 
     def _encode(self, x: torch.Tensor, t):
         """(bottleneck h, skip activations, time code): the down path and the middle block."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[-1] % 2 ** (len(self.channels) - 1):
-            raise ValueError(f"x must be (n, {self.in_channels}, r, r) with r divisible by "
-                             f"{2 ** (len(self.channels) - 1)}, got {tuple(x.shape)}")
-        t = torch.full((x.shape[0],), t, device=x.device) if isinstance(t, int) else t
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels \
+                or x.shape[-1] % 2 ** (len(self.channels) - 1) or x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"x must be a tensor (n, {self.in_channels}, r, r) with r divisible by "
+                             f"{2 ** (len(self.channels) - 1)}, got "
+                             + (str(tuple(x.shape)) if isinstance(x, torch.Tensor) else type(x).__name__))
+        if x.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"x must be a float32 or float64 tensor, got dtype {x.dtype}")
+        if isinstance(t, torch.Tensor):
+            t = _check_timesteps(t, x.shape[0])
+        else:
+            t = torch.full((x.shape[0],), check_int("t", t, 0, None), device=x.device)
         with torch.autocast(x.device.type, enabled=False):      # float32 even under bfloat16 autocast
             code = self.time_mlp(timestep_embedding(t, self.channels[0]).to(x.dtype))
             h, skips = self.conv_in(x.float()), []

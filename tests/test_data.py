@@ -99,5 +99,5 @@ def test_toy_dataset_registry():
     assert d.dim == 8 and d.training_data().shape == (10, 8)
     with pytest.raises(ValueError, match="not a Gaussian mixture"):
         d.mixture()
-    with pytest.raises(ValueError, match="data must be one of"):
+    with pytest.raises(ValueError, match=r"name \(a toy data set, ToyConfig.data\) must be one of"):
         toy_dataset("moons")

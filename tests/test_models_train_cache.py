@@ -129,7 +129,8 @@ def test_config_key_depends_on_every_field():
     (lambda: ToyMLP(2)(torch.zeros(3, 2), -1), "t"),
     (lambda: ToyMLP(2).eps_for_sampling()(torch.zeros(3, 2), -1), "t"),
     (lambda: ToyMLP(2).eps_for_sampling()(torch.zeros(3, 1), 5), "x_t"),
-    (lambda: timestep_embedding(torch.zeros(2), 7), "dim"),
+    (lambda: timestep_embedding(torch.zeros(2, dtype=torch.long), 7), "dim"),
+    (lambda: timestep_embedding(torch.zeros(2), 8), "t"),
     (lambda: cache.config_key({"a": object()}), "config"),
 ])
 def test_bad_input(call, name):

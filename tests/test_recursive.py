@@ -112,7 +112,7 @@ def test_bad_input():
         R.LoopConfig(TINY, oversample=0.9)
     with pytest.raises(ValueError, match="window"):
         R.LoopConfig(TINY, window=21)
-    with pytest.raises(ValueError, match="base"):
+    with pytest.raises(TypeError, match="base"):
         R.LoopConfig({"n_train": 5})
     with pytest.raises(ValueError, match="arms"):
         R.run_loop(tiny_loop(), arms=("none", "none"), progress=False)

@@ -52,7 +52,7 @@ def loop_from_dict(d: dict) -> LoopConfig:
         raise ValueError(f"loop must be a dict with a 'base' ToyConfig dict, got {d!r}")
     d = check_fields(LoopConfig, dict(d), "loop")
     base = check_fields(ToyConfig, dict(d.pop("base")), "loop.base")
-    return LoopConfig(ToyConfig(**base), **d)
+    return LoopConfig(ToyConfig.from_dict(base), **d)
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,13 @@ register(Experiment("recursive_arm", RecursiveArm, run_arm, prepare, prepare_key
 def by_arm(recs: list, key: str) -> dict:
     """``{arm: (seeds, values)}`` from ``recursive_arm`` records: ``values[i, g]`` is ``row[key]`` of seed
     ``seeds[i]`` at generation g (seeds sorted; every record of an arm must have the same generations)."""
+    if not isinstance(recs, (list, tuple)) or not all(
+            isinstance(r, dict) and isinstance(r.get("spec"), dict) and isinstance(r.get("result"), dict) for r in recs):
+        raise ValueError("recs must be a list of recursive_arm records (records.load_records(...))")
+    if not recs:
+        raise ValueError("recs holds no records")
+    if not isinstance(key, str):
+        raise ValueError(f"key must be the name of a per-generation metric (a string), got {key!r}")
     out = {}
     for arm in ARMS:
         mine = sorted((r for r in recs if r["spec"]["arm"] == arm), key=lambda r: r["spec"]["seed"])
@@ -229,6 +236,9 @@ def by_arm(recs: list, key: str) -> dict:
         seeds = [r["spec"]["seed"] for r in mine]
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"arm {arm!r}: seed listed twice in {seeds}")
+        missing = [r["spec"]["seed"] for r in mine if any(key not in row for row in r["result"]["rows"])]
+        if missing:
+            raise ValueError(f"key {key!r} is not a metric of arm {arm!r}'s rows (seeds {missing})")
         out[arm] = (seeds, np.array([[row[key] for row in r["result"]["rows"]] for r in mine], dtype=np.float64))
     return out
 
@@ -240,10 +250,11 @@ def paired_at(recs: list, key: str, a: str, b: str, generation: int = -1, confid
     from ..stats import paired_test
 
     table = by_arm(recs, key)
-    for arm in (a, b):
+    for name, arm in (("a", a), ("b", b)):
         if arm not in table:
-            raise ValueError(f"no records of arm {arm!r} (have {sorted(table)})")
+            raise ValueError(f"{name}: no records of arm {arm!r} (have {sorted(table)})")
     (sa, va), (sb, vb) = table[a], table[b]
+    generation = check_int("generation", generation, -va.shape[1], va.shape[1] - 1)
     common = [s for s in sa if s in sb]
     if len(common) < 2:
         raise ValueError(f"arms {a!r} and {b!r} share {len(common)} seed(s); a paired test needs >= 2")

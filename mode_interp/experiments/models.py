@@ -73,9 +73,7 @@ class ToyModel:
         if not isinstance(d.get("model"), dict):
             raise ValueError(f"toy_model spec needs 'model', a ToyConfig dict, got {d.get('model')!r}")
         model = check_fields(ToyConfig, dict(d.pop("model")), "toy_model spec.model")
-        if "means" in model:
-            model["means"] = tuple(model["means"]) or ToyConfig.means
-        return cls(ToyConfig(**model), **d)
+        return cls(ToyConfig.from_dict(model), **d)
 
 
 def _plain(x):
