@@ -16,11 +16,13 @@ their names.)
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
 import os
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -70,11 +72,31 @@ def save_atomic(obj, path: Path, config: dict) -> None:
     atomic_write(path, lambda f: torch.save(wrapper, f))
 
 
+STALE_SECONDS = 3600.0      # a temporary file this old was left by a writer that was killed mid-write
+
+
+def remove_stale_temporaries(directory, prefix: str = "", max_age: float = STALE_SECONDS) -> list:
+    """Delete ``{prefix}*.tmp`` files in ``directory`` older than ``max_age`` seconds: what an atomic write
+    leaves behind when its process is killed between creating and renaming its temporary file (a live
+    writer finishes within seconds). Returns the removed paths; files that vanish meanwhile are skipped."""
+    removed, now = [], time.time()
+    for tmp in Path(directory).glob(f"{glob.escape(prefix)}*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > max_age:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
 def atomic_write(path: Path, write: Callable, mode: int | None = None) -> None:
     """``write(f)`` into a temporary file beside ``path`` (binary), fsync, optionally chmod to ``mode``, then
-    ``os.replace`` it onto ``path``: readers see the old file or the whole new one, never a partial one."""
+    ``os.replace`` it onto ``path``: readers see the old file or the whole new one, never a partial one.
+    Temporary files of ``path`` that a killed writer left behind (older than an hour) are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.name)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -128,21 +150,49 @@ def file_name(config: dict, name: str = "model") -> str:
 
 
 def load_or_create(config: dict, create: Callable[[], object], name: str = "model",
-                   directory: Path | None = None, read_only: tuple = (), refresh: bool = False):
+                   directory: Path | None = None, read_only: tuple = (), refresh: bool = False,
+                   check: Callable[[object], object] | None = None):
     """Return ``(obj, path, hit)``: the stored object for ``config``, or ``create()`` saved under its key.
 
     Looks in ``directory`` (default :func:`cache_dir`), then in each folder of ``read_only`` (e.g. shipped
-    checkpoints, never written to). ``refresh=True`` skips both and recreates.
+    checkpoints, never written to). ``refresh=True`` skips both and recreates. ``check(obj)``, if given,
+    must succeed on a loaded object (e.g. rebuild the network from its weights): a file that loads, with
+    the right checksum and config, but fails it is skipped with a warning, and the object is recreated.
+
+    No finished work is lost to the cache folder: it is proven writable *before* ``create()`` runs (a
+    ValueError naming the folder and ``MODE_INTERP_CACHE``), and if the final write still fails (a full
+    disk), the object is saved to a rescue folder in the system's temporary directory, with a warning,
+    and returned all the same.
     """
+    setting = "MODE_INTERP_CACHE" if directory is None else "directory"
     directory = Path(directory) if directory is not None else cache_dir()
     path = directory / file_name(config, name)
     if not refresh:
         for candidate in [path] + [Path(d) / path.name for d in read_only]:
             obj = load_verified(candidate, config)
+            if obj is not None and check is not None:
+                try:
+                    check(obj)
+                except Exception as e:         # loadable but unusable (e.g. tensors of the wrong shape)
+                    warnings.warn(f"ignoring cache file {candidate}: it loads but is unusable ({type(e).__name__}: "
+                                  f"{e}); recreating", RuntimeWarning, stacklevel=3)
+                    obj = None
             if obj is not None:
                 return obj, candidate, True
+    check_writable(directory, setting)
     obj = create()
-    save_atomic(obj, path, config)
+    try:
+        save_atomic(obj, path, config)
+    except OSError as e:
+        rescue = Path(tempfile.gettempdir()) / "mode_interp_rescue" / path.name
+        try:
+            save_atomic(obj, rescue, config)
+            where = f"saved to {rescue} instead (copy it into the cache folder to reuse it)"
+        except OSError as e2:
+            rescue, where = path, f"not saved anywhere ({type(e2).__name__}: {e2})"
+        warnings.warn(f"could not write {path} ({type(e).__name__}: {e}); the result is {where}, and returned",
+                      RuntimeWarning, stacklevel=2)
+        path = rescue
     return obj, path, False
 
 

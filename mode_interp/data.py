@@ -41,6 +41,7 @@ class GaussianMixture:
             if weights.shape != (means.shape[0],) or np.any(weights < 0) or weights.sum() <= 0:
                 raise ValueError(f"weights must be {means.shape[0]} non-negative numbers with a "
                                  f"positive sum, got {self.weights!r}")
+            weights = weights / weights.max()          # first to the largest: a sum of huge weights can overflow
             weights = weights / weights.sum()
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "sigma", sigma)

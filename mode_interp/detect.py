@@ -207,7 +207,7 @@ def threshold_for_removal(scores, labels, target: float = 0.95) -> float:
     _both_classes(y)
     target = check_float("target", target, 0.0, 1.0, lo_open=True)
     pos = np.sort(s[y])[::-1]
-    m = math.ceil(target * len(pos) - 1e-9)
+    m = max(1, math.ceil(target * len(pos) - 1e-9))          # remove at least one (a tiny target: one)
     return float(np.nextafter(pos[m - 1], -np.inf))
 
 
@@ -218,7 +218,7 @@ def threshold_for_retention(scores, labels, target: float = 0.96) -> float:
     _both_classes(y)
     target = check_float("target", target, 0.0, 1.0, lo_open=True)
     neg = np.sort(s[~y])
-    return float(neg[math.ceil(target * len(neg) - 1e-9) - 1])
+    return float(neg[max(1, math.ceil(target * len(neg) - 1e-9)) - 1])    # keep at least one
 
 
 def roc_curve(scores, labels) -> dict:

@@ -136,6 +136,10 @@ def _train(config: ClassifierConfig, progress: bool) -> dict:
 def load_or_train_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bool = True,
                              directory=None) -> FeatureNet:
     """The digit classifier for ``config`` from the cache folder, else trained (seconds on a CPU) and cached."""
+    def build(stored: dict) -> FeatureNet:
+        return FeatureNet(cache.restore(DigitClassifier(), stored), config, float(stored["test_accuracy"]),
+                          float(stored["seconds"]))
+
     stored, _, _ = cache.load_or_create(asdict(config), lambda: _train(config, progress), name="digit-classifier",
-                                        directory=directory)
-    return FeatureNet(cache.restore(DigitClassifier(), stored), config, float(stored["test_accuracy"]), float(stored["seconds"]))
+                                        directory=directory, check=build)
+    return build(stored)

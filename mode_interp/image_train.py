@@ -230,11 +230,16 @@ def load_or_train_shapes(config: ShapesConfig, device: str = "cpu", progress: bo
 
     try:
         stored, path, hit = cache.load_or_create(config.to_dict(), create, name="shapes-unet", directory=directory,
-                                                 refresh=retrain, read_only=(SHIPPED_DIR,) if shipped else ())
+                                                 refresh=retrain, read_only=(SHIPPED_DIR,) if shipped else (),
+                                                 check=lambda s: _from_stored(config, s, True, ""))
     except _NotNative:
         warnings.warn(f"precision={config.precision!r} is not native here: trained in float32 instead, and not "
                       "cached under the config's key", RuntimeWarning, stacklevel=2)
         return train_shapes(config, device, progress, directory=directory, resume=False)
+    return _from_stored(config, stored, hit, path)
+
+
+def _from_stored(config: ShapesConfig, stored: dict, hit: bool, path) -> TrainedUNet:
     return TrainedUNet(cache.restore(UNet(config.channels), stored), config, list(stored["losses"]), float(stored["seconds"]), hit, str(path),
                        stored.get("precision", "float32"))       # files from before the option: float32
 

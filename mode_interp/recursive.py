@@ -160,8 +160,13 @@ def _generation(config: LoopConfig, arm: str, g: int, data, directory, progress:
                 "model_path": trained.path, "model_from_cache": trained.from_cache, "pool": pool, "hal": hal,
                 "sample_seconds": seconds, "sample_precision": ran, "precision": trained.precision}
 
+    def check(stored: dict) -> None:
+        TrainedModel.from_stored(config.model_config(g), stored, True, "")
+        if len(stored["pool"]) != config.n_pool or len(stored["hal"]) != config.n_pool:
+            raise ValueError(f"the record holds {len(stored['pool'])} pooled samples, the loop asks for {config.n_pool}")
+
     stored, path, hit = cache.load_or_create(config.key(arm, g), create, name="recursive", directory=directory,
-                                             read_only=(SHIPPED_DIR,))
+                                             read_only=(SHIPPED_DIR,), check=check)
     # the record holds the weights; a new generation-0 record may still have loaded its model from a cache
     # (records written before "model_from_cache" existed, e.g. the shipped 1-D ones, lack the key)
     trained = TrainedModel.from_stored(config.model_config(g), stored, hit or stored.get("model_from_cache", True), path)

@@ -42,7 +42,9 @@ def wilson_interval(count: int, n: int, z: float = 3.29) -> tuple:
     p = count / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if count == 0 else min(p, max(0.0, centre - half))      # exact at the ends (no rounding above 0)
+    hi = 1.0 if count == n else max(p, min(1.0, centre + half))
+    return lo, hi
 
 
 def two_proportion_z(count_a: int, n_a: int, count_b: int, n_b: int) -> float:
@@ -173,7 +175,7 @@ def frechet_distance(features_a, features_b) -> float:
     if len(a) < 2 or len(b) < 2:
         raise ValueError("features_a and features_b need at least 2 rows each (a covariance)")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = torch.cov(a.T), torch.cov(b.T)
+    s_a, s_b = torch.atleast_2d(torch.cov(a.T)), torch.atleast_2d(torch.cov(b.T))      # d = 1: a 1 x 1 matrix
     w, v = torch.linalg.eigh(s_a)
     root_a = (v * w.clamp_min(0).sqrt()) @ v.T
     cross = torch.linalg.eigvalsh(root_a @ s_b @ root_a).clamp_min(0).sqrt().sum()

@@ -357,7 +357,8 @@ def load_or_train(config: ToyConfig, device: str = "cpu", progress: bool = True,
     try:
         stored, path, hit = cache.load_or_create(config.to_dict(), create, name=f"toy-{config.data}",
                                                  directory=directory, refresh=retrain,
-                                                 read_only=(SHIPPED_DIR,) if shipped else ())
+                                                 read_only=(SHIPPED_DIR,) if shipped else (),
+                                                 check=lambda s: TrainedModel.from_stored(config, s, True, ""))
     except _NotNative:
         warnings.warn(f"precision={config.precision!r} is not native here: trained in float32 instead, and not "
                       "cached under the config's key", RuntimeWarning, stacklevel=2)

@@ -9,7 +9,6 @@ table's total.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from mode_interp import (data, detect, diffusion, digits, experiments, features, fid, hallucination,
+from mode_interp import (data, detect, diffusion, digits, features, fid, hallucination,
                          image_train, interpolation, models, optimal, precision, recursive, report, schedule,
                          shape_counter, shapes, smoothing, stats, train, unet)
 from mode_interp.experiments import loops
