@@ -555,3 +555,74 @@ def test_bad_input_is_a_clear_error(case, param, value, tmp_path, monkeypatch):
     message = str(info.value)
     assert param in message or param.replace("_", " ") in message, \
         f"{type(info.value).__name__} does not name {param!r}: {message}"
+
+
+# ---------------------------------------------------------------- the defect classes of the hostile-input report
+
+def _raises(call, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        call()
+
+
+def test_reported_silent_wrong_results_are_errors_or_right(tmp_path):
+    # overflow on valid input
+    assert 0.0 <= hallucination.chi_tail(5.0, 344) <= 1.0 and hallucination.chi_tail(5.0, 4096) == 1.0
+    assert hallucination.chi_tail(1e200, 4) == 0.0
+    assert 0.0 <= hallucination.true_hallucination_rate(data.GaussianMixture(np.zeros((2, 1024)), 0.1)) <= 1.0
+    # shapes that broadcast
+    _raises(lambda: diffusion.eps_mse_loss(lambda x, t: torch.zeros(len(x)), X1, SCH, gen()), "eps_fn")
+    # edge targets: the threshold removes / keeps at least one sample
+    assert detect.removal_retention(SCORES, LABELS, detect.threshold_for_removal(SCORES, LABELS, 1e-12))["n_removed"] >= 1
+    assert detect.removal_retention(SCORES, LABELS, detect.threshold_for_retention(SCORES, LABELS, 1e-12))["n_retained"] >= 1
+    # truthy coercion and truncation
+    _raises(lambda: train.ToyConfig(share_blocks="no"), "share_blocks")
+    _raises(lambda: image_train.ShapesConfig(channels=(8.7, 16)), "channels")
+    _raises(lambda: detect.normalised_hal(WINDOW, SCH, [t + 0.5 for t in range(9, -1, -1)]), "timesteps")
+    _raises(lambda: detect.region_hal(WINDOW, np.array([0.7, 1.2])), "regions")
+    _raises(lambda: train.train(train.ToyConfig(steps=1, n_train=10, batch_size=10), progress=False, log_every=-1),
+            "log_every")
+    # NaN / inf accepted or hidden
+    _raises(lambda: data.GaussianMixture(np.zeros((2, 1)), 0.1, [NAN, 1.0]), "weights")
+    _raises(lambda: data.GaussianMixture(np.zeros((2, 1)), 0.1, [INF, 1.0]), "weights")
+    for clip in (-1.0, NAN):
+        _raises(lambda: diffusion.posterior_step_mean(X1, 3, torch.zeros_like(X1), SCH, clip), "clip_x0")
+    nan_x = X1.clone()
+    nan_x[0] = NAN
+    _raises(lambda: diffusion.reverse_step(nan_x, 3, torch.zeros_like(X1), SCH, gen()), "x_t")
+    _raises(lambda: diffusion.x0_from_eps(X1, 3, nan_x, SCH), "eps")
+    _raises(lambda: detect.hal(torch.full((4, 3, 1), NAN)), "x0_hat")
+    _raises(lambda: detect.WindowVariance(30, 2).update(torch.full((30, 2), NAN)), "values")
+    _raises(lambda: shape_counter.read_image(np.full_like(IMAGE, NAN), TOL), "image")
+    _raises(lambda: stats.histogram_kl(nan_x, X1, 10, 0.0, 4.0), "x")
+    # complex inputs made real
+    _raises(lambda: schedule.Schedule(np.full(10, 0.01, dtype=complex)), "betas")
+    _raises(lambda: data.mixture_1d((1 + 1j, 2.0)), "means")
+    _raises(lambda: detect.auroc(SCORES.astype(complex), LABELS), "scores")
+    _raises(lambda: stats.frechet_distance(np.ones((5, 2), dtype=complex), np.ones((5, 2))), "features_a")
+    # generator=None
+    _raises(lambda: diffusion.reverse_step(X1, 3, torch.zeros_like(X1), SCH, None), "generator")
+    _raises(lambda: recursive.select("random", torch.rand(20), 5, None), "generator")
+    # wrap-around
+    _raises(lambda: fid.to_unit(np.full((2, 28, 28), 300, dtype=np.int16)), "images")
+    floats = tmp_path / "images.idx"
+    floats.write_bytes(bytes([0, 0, 0x0D, 3]) + np.asarray((1, 28, 28), ">i4").tobytes()
+                       + np.full(784, 300.7, ">f4").tobytes())
+    labels = tmp_path / "labels.idx"
+    digits.write_idx(labels, np.array([11]))
+    _raises(lambda: digits.load_digits(floats, labels), "images_idx")
+    good = tmp_path / "good.idx"
+    digits.write_idx(good, np.zeros((1, 28, 28), dtype=np.uint8))
+    _raises(lambda: digits.load_digits(good, labels), "labels_idx")
+    _raises(lambda: digits.write_idx(tmp_path / "x.idx", np.array([300.7])), "array")
+    # unvalidated knobs
+    _raises(lambda: optimal.posterior_mean_check(MIX1, SCH, 3, gen(), n=100, min_count=-1), "min_count")
+    _raises(lambda: optimal.measured_transition_width(MIX1, SCH, 3, pair=(1, 0)), "pair")
+    _raises(lambda: optimal.measured_transition_width(MIX1, SCH, 3, pair=(1, 1)), "pair")
+    _raises(lambda: optimal.ramp_width(np.linspace(1, 0, 5), np.linspace(0, 1, 5)), "x")
+    _raises(lambda: optimal.ramp_width(np.linspace(0, 1, 5), np.linspace(0, 1, 4)), "r")
+    model = train.train(train.ToyConfig(steps=1, n_train=10, batch_size=10, width=8, T=20), progress=False)
+    _raises(lambda: recursive.draw_pool(model, 4, 0, window=30), "window")
+    # empty input
+    _raises(lambda: interpolation.midpoint_mass(X2[:0], MIX2), "x")
+    _raises(lambda: interpolation.quality_gate({}), "summary")
+    _raises(lambda: shapes.to_intensity(SHAPES_X[:0]), "x")
