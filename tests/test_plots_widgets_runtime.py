@@ -27,16 +27,34 @@ def test_plot_bad_input(schedule, mixture, call, name):
         call(schedule, mixture)
 
 
+def _frames(stack) -> list:
+    """The Images at the leaves of a frame explorer's nested Stacks."""
+    if isinstance(stack, ipywidgets.Image):
+        return [stack]
+    return [img for child in stack.children for img in _frames(child)]
+
+
+def _shown(w):
+    """The Image a frame explorer shows for its controls' current indices (what the browser links do)."""
+    node = w.children[1]
+    for control in w.children[0].children:
+        node = node.children[control.index]
+    return node
+
+
 def test_denoiser_explorer_builds(schedule):
-    w = denoiser_explorer(schedule)
+    w = denoiser_explorer(schedule, ts=(0, 9), gaps=(1.0, 2.0), sigmas=(0.05,))
     assert isinstance(w, ipywidgets.VBox)
     sliders = w.children[0].children
-    assert isinstance(w.children[1], ipywidgets.Image) and len(w.children[1].value) > 1000
-    assert [s.description for s in sliders] == ["t", "mode gap", "σ"]
+    assert [s.description for s in sliders] == ["σ", "mode gap", "t"]
+    frames = _frames(w.children[1])
+    assert len(frames) == 4 and all(len(f.value) > 1000 for f in frames)
+    assert _shown(w) is frames[1]                      # sigma 0.05, gap 1.0, t 9: the defaults
 
 
 @pytest.mark.parametrize("kwargs, name", [(dict(n_modes=0), "n_modes"), (dict(t=1000), "t"),
-                                          (dict(gap=5.0), "gap"), (dict(sigma=0.0), "sigma")])
+                                          (dict(gap=50.0), "gap"), (dict(sigma=0.0), "sigma"),
+                                          (dict(ts=(1000,)), "ts"), (dict(gaps=(0.0,)), "gaps")])
 def test_denoiser_explorer_bad_input(schedule, kwargs, name):
     with pytest.raises(ValueError, match=name):
         denoiser_explorer(schedule, **kwargs)
@@ -88,11 +106,9 @@ def test_chapter2_plots_and_widget(schedule, mixture):
     rows = [interpolation.hallucination_summary(x, mixture) for _ in range(2)]
     assert isinstance(plots.plot_sweep([("N", [1, 2], rows, True)]), Figure)
     w = learned_vs_optimal_explorer(curves)
-    slider, image = w.children[0].children[0], w.children[1]
-    assert len(slider.options) == 3 and image.value[:4] == b"\x89PNG"
-    before = image.value
-    slider.value = 2                                   # scrubbing redraws the image from the curves
-    assert image.value != before
+    slider, frames = w.children[0].children[0], _frames(w.children[1])
+    assert len(slider.options) == 3 and len(frames) == 3 and all(f.value[:4] == b"\x89PNG" for f in frames)
+    assert len({bytes(f.value) for f in frames}) == 3            # one frame per t, drawn from the curves
     with pytest.raises(ValueError, match="curves"):
         learned_vs_optimal_explorer({"ts": []})
 
@@ -113,12 +129,11 @@ def test_chapter4_plots_and_threshold_widget(schedule):
     roc = {**detect.roc_curve(scores, labels), "auroc": detect.auroc(scores, labels)}
     assert isinstance(plots.plot_roc({"x": roc}, {"x": (0.1, 0.9)}), Figure)
     assert isinstance(plots.plot_window_sensitivity([("L", [2, 5], {"x": [0.6, 0.9]})]), Figure)
-    w = threshold_explorer(result.x0, g, scores, labels, float(scores.mean()))
-    slider, image = w.children[0].children[0], w.children[1]
-    before = image.value
-    assert before[:4] == b"\x89PNG"
-    slider.value = float(scores.max())                  # nothing removed: a different picture
-    assert image.value != before
+    w = threshold_explorer(result.x0, g, scores, labels, float(scores.mean()), n_frames=4)
+    slider, frames = w.children[0].children[0], _frames(w.children[1])
+    assert len(frames) == len(slider.options) == 5               # 4 log-spaced thresholds and the given one
+    assert _shown(w) is frames[[label for label, _ in slider.options].index(f"{float(scores.mean()):.2e}")]
+    assert bytes(frames[0].value) != bytes(frames[-1].value)    # nothing removed at the top: another picture
     with pytest.raises(ValueError, match="threshold"):
         threshold_explorer(result.x0, g, scores, labels, float(scores.max()) * 10)
     with pytest.raises(ValueError, match="scores"):
