@@ -15,7 +15,6 @@ Book) capture Output-widget messages through a path that intermittently hangs a 
 from __future__ import annotations
 
 import io
-import itertools
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt

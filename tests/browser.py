@@ -27,11 +27,8 @@ def require_chromium():
 
 
 def _has_playwright() -> bool:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+    return importlib.util.find_spec("playwright") is not None
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
