@@ -10,7 +10,7 @@ FAST_ENV := MODE_INTERP_FAST=$(if $(filter 1,$(FULL)),0,1)
 CHAPTER ?= 01
 PARAMS ?=
 
-.PHONY: venv book test run serve bench clean
+.PHONY: venv book test run lab serve bench clean
 
 venv: $(STAMP)
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -32,6 +32,10 @@ run: venv
 	@mkdir -p runs
 	$(FAST_ENV) $(BIN)/papermill $$(ls book/$(CHAPTER)_*.ipynb) runs/$$(basename $$(ls book/$(CHAPTER)_*.ipynb)) --cwd book $(PARAMS)
 	@echo "Executed copy: runs/$$(basename $$(ls book/$(CHAPTER)_*.ipynb))"
+
+# The chapters live in JupyterLab on 127.0.0.1 (widgets included), FAST sizes unless FULL=1.
+lab: venv
+	$(FAST_ENV) $(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,) --ServerApp.root_dir=$(CURDIR) $(wildcard book/0*.ipynb)
 
 bench: venv
 	$(BIN)/python benchmarks/run.py --json benchmarks/results.json --readme README.md
