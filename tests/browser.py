@@ -85,7 +85,8 @@ def image_bytes(widget) -> bytes:
 def explorers(page):
     """Locators of the frame explorers on ``page``: the widget boxes that hold a Stack (``widget-stack``
     is not a class the manager sets, so: a VBox whose first child holds the controls and that shows an image)."""
-    page.wait_for_selector(".widget-vbox img", state="visible", timeout=30_000)
+    # a Stack may keep its hidden frames in the DOM: wait for a *visible* image, not the first one
+    page.locator(".widget-vbox img").filter(visible=True).first.wait_for(state="visible", timeout=30_000)
     boxes = page.locator(".widget-vbox").filter(has=page.locator("img")).filter(
         has=page.locator(".noUi-handle, select"))
     out = []
