@@ -45,3 +45,59 @@ def benchmark_table(rows) -> str:
                       f"{r['ratio_vs_plain']:.2f}x", comp, be])
     return markdown_table(["measurement", "variant", "ran as", "speed", "ratio vs plain", "compile (s)",
                            "compile pays off after (samples)"], lines)
+
+
+def plain(value):
+    """``value`` as plain Python (numpy / torch scalars and 0-d arrays to int, float or bool; containers
+    element-wise): what myst-nb's ``glue`` and JSON records need (numpy >= 2 scalars break format specs)."""
+    import numbers
+
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:    # numpy / torch scalar
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def glue_all(values: dict, prefix: str = "") -> dict:
+    """Glue every ``values[key]`` under ``prefix + key`` (myst-nb ``glue``, not displayed), converted by
+    :func:`plain`; return the dict of glued keys. The chapters' prose cites them as
+    ``{glue:text}`prefix+key:fmt```."""
+    from myst_nb import glue
+
+    if not isinstance(values, dict):
+        raise TypeError(f"values must be a dict of name -> value, got {type(values).__name__}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or not key.replace("_", "").isalnum():
+            raise ValueError(f"glue keys must be names of letters, digits and _, got {key!r}")
+        out[prefix + key] = plain(value)
+        glue(prefix + key, out[prefix + key], display=False)
+    return out
+
+
+def check(claims: dict, sanity: dict | None = None) -> None:
+    """A chapter's check cell: print ``PASS/FAIL [claim] name`` for each claim (can fail if the science is
+    wrong) and ``[sanity]`` for each sanity check (true by construction or arithmetic), then assert that
+    none failed (AssertionError listing the failures: a failed claim fails the build and CI)."""
+    for name, group in (("claims", claims), ("sanity", sanity or {})):
+        if not isinstance(group, dict):
+            raise TypeError(f"{name} must be a dict of description -> bool, got {type(group).__name__}")
+    failed = []
+    for kind, group in (("claim", claims), ("sanity", sanity or {})):
+        for name, ok in group.items():
+            ok = bool(plain(ok))
+            print(("PASS " if ok else "FAIL ") + f"[{kind}] {name}")
+            if not ok:
+                failed.append(f"[{kind}] {name}")
+    assert not failed, failed

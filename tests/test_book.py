@@ -115,6 +115,11 @@ def test_every_chapter_was_executed_by_the_build(html_dir):
         assert not [o for o in outputs if o.get("output_type") == "error"], f"{nb.name}: a cell raised"
         text = json.dumps(outputs)
         assert re.search(r"PASS (\[\w+\] )?[a-z]", text) and not re.search(r"FAIL (\[\w+\] )?[a-z]", text), nb.name
+        glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for o in outputs}
+        prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        cited = set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z0-9_]+)", prose))
+        assert cited, f"{nb.name}: no glue references found (the regex is stale?)"
+        assert not cited - glued, f"{nb.name} cites keys its run did not glue: {sorted(cited - glued)}"
 
 
 def _chromium(url: str, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
