@@ -18,19 +18,26 @@ per-mode spread, and the seconds taken. The verdict (``equal``) needs all three 
 :func:`compare_shapes` does the same for a SIMPLE SHAPES U-Net, with the shape counter's labels
 (hallucinated among the readable images) and whole-image Hal. :func:`compare_training` compares a model
 trained in bfloat16 with its float32 twin (both sampled in float32): quality gate and hallucinated rate.
+
+The engine page reads the two benchmark records through :func:`read_record`, :func:`benchmark_numbers`,
+:func:`validation_report`, :func:`twins_report` and :func:`live_table`: tables and named numbers recomputed
+from the records' counts, intervals and per-mode spreads.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_float, check_int
+from ._validate import check_float, check_instance, check_int
 from .detect import WindowVariance, auroc_interval
 from .hallucination import is_hallucinated
-from .stats import two_proportion_z, wilson_interval
+from .report import markdown_table
+from .stats import mean_interval, two_proportion_z, wilson_interval
 from .interpolation import mode_summary, quality_gate
 from .precision import check_precision
 
@@ -174,3 +181,169 @@ def compare_training(config, n: int, sample_seed: int, k: float = 5.0, train=Non
     out["ran_as_asked"] = all(out[p]["trained_in"] == p for p in ("float32", "bfloat16"))
     out["equal"] = out["rates_equal"] and out["gates_pass"] and out["ran_as_asked"]
     return out
+
+
+# ---------------------------------------------------------------- the engine page's records, in tables
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"    # the two benchmark scripts' records
+STUDY_NAMES = {"1d": "1-D {1,2,3} (chapter 2)", "grid": "2-D grid (chapter 2)", "shapes": "SIMPLE SHAPES U-Net (chapter 3)"}
+
+
+def read_record(name: str, folder=None):
+    """The JSON record ``name`` in ``folder`` (default :data:`BENCHMARKS`): ``results.json`` of
+    ``benchmarks/run.py`` or ``precision_validation.json`` of ``benchmarks/validate_precision.py``."""
+    check_instance("name", name, str)
+    path = Path(BENCHMARKS if folder is None else folder) / name
+    if not path.is_file():
+        raise ValueError(f"name must be a record file in {path.parent}, {path} does not exist")
+    return json.loads(path.read_text())
+
+
+def _rate_cell(r: dict) -> str:
+    """A run's hallucinated share with its 99.9% Wilson interval and counts."""
+    return f"{r['rate']:.2%} [{r['rate_lo']:.2%}, {r['rate_hi']:.2%}] ({r['hallucinated']}/{r.get('readable', r['n']):,})"
+
+
+def _auroc_cell(r: dict) -> str:
+    a = r.get("auroc")
+    return f"{a['auroc']:.4f} [{a['lo']:.4f}, {a['hi']:.4f}]" if a else "– (one class)"
+
+
+def benchmark_numbers(rows) -> dict:
+    """The named numbers of a ``benchmarks/results.json`` record: ``big`` (the largest sampling batch),
+    ``best_variant`` / ``best_ratio`` / ``best_rate`` (the fastest sampler there, its ratio to the plain
+    implementation and samples per second), ``train_ratio`` / ``train_variant`` (the fastest training
+    step), ``memory`` / ``memory_n`` / ``trajectory`` (peak resident MiB of the x0_hat window for ``memory_n``
+    samples, and the MiB the whole trajectory would need), ``targets`` (whether the record meets the
+    engine's targets: >= 12x sampling, >= 3x training), ``machine`` and ``record`` (where and how it was
+    made), in words."""
+    if isinstance(rows, (str, bytes, dict)) or not hasattr(rows, "__iter__"):
+        raise TypeError(f"rows must be the list of a results.json record, got {type(rows).__name__}")
+    rows = list(rows)
+    sampling = [r for r in rows if isinstance(r, dict) and r.get("kind") == "sampling"]
+    training = [r for r in rows if isinstance(r, dict) and r.get("kind") == "training"]
+    memory = [r for r in rows if isinstance(r, dict) and r.get("kind") == "memory"]
+    if not (sampling and training and memory):
+        raise ValueError("rows must hold sampling, training and memory measurements (benchmarks/run.py)")
+    big = max(r["batch"] for r in sampling)
+    best = max((r for r in sampling if r["batch"] == big), key=lambda r: r["ratio_vs_plain"])
+    best_train = max(training, key=lambda r: r["ratio_vs_plain"])
+    machine, memory = rows[0], memory[0]
+    sample_ok, train_ok = best["ratio_vs_plain"] >= 12, best_train["ratio_vs_plain"] >= 3
+    targets = ("meets both" if sample_ok and train_ok else "meets the training target but not the sampling one"
+               if train_ok else "meets the sampling target but not the training one" if sample_ok else "meets neither")
+    return {"big": big, "best_ratio": best["ratio_vs_plain"], "best_rate": best["per_second"],
+            "best_variant": best["variant"] + (f" (ran as {best['ran_as']})" if best["ran_as"] != best["variant"] else ""),
+            "train_ratio": best_train["ratio_vs_plain"], "train_variant": best_train["ran_as"],
+            "memory": memory["peak_rss_mib"], "memory_n": memory["batch"],
+            "trajectory": memory["plain_trajectory_mib_at_T1000"], "targets": targets,
+            "machine": f"torch {machine['torch']}, {machine['torch_threads']} threads, CPU capability "
+                       f"{machine['cpu_capability']}, native bfloat16: {'yes' if machine['bf16_native'] else 'no'}, "
+                       f"recorded {machine['date']}",
+            "record": f"record: {machine['command']} ({machine['machine']})"}
+
+
+def validation_report(validation: dict) -> tuple:
+    """The sampling studies of a ``precision_validation.json`` record, recomputed from its counts, intervals
+    and per-mode spreads: ``(markdown, numbers, studies)``. ``studies[key]`` (for each of 1d / grid /
+    shapes present) holds ``name``, ``z`` (two-proportion z of the hallucinated counts), ``overlap`` (each
+    AUROC inside the other's interval; None for a single class), ``spread`` / ``spread_max`` / ``spread_sd``
+    (mean, largest and sd over modes of bfloat16 / float32 - 1 of each mode's spread; None without modes),
+    ``modes``, ``ran`` (what the bfloat16 run ran in) and ``emulated``. Numbers: ``spread_note`` (the
+    per-mode reading in words) and ``record`` (how the record was made)."""
+    check_instance("validation", validation, dict, " (precision_validation.json)")
+    studies, rows, notes = {}, [], []
+    for key, name in STUDY_NAMES.items():
+        if key not in validation:
+            continue
+        rec = validation[key]["result"]
+        a, b = rec["float32"], rec["bfloat16"]
+        z = two_proportion_z(a["hallucinated"], a.get("readable", a["n"]), b["hallucinated"], b.get("readable", b["n"]))
+        spread = spread_max = spread_sd = None
+        if "spread" in a:
+            rel = np.array(b["spread"]) / np.array(a["spread"]) - 1
+            spread, spread_max, spread_sd = float(rel.mean()), float(np.abs(rel).max()), float(rel.std(ddof=1))
+        studies[key] = {"name": name, "z": z, "overlap": _aurocs_overlap(a["auroc"], b["auroc"]), "spread": spread,
+                        "spread_max": spread_max, "spread_sd": spread_sd, "modes": len(a.get("spread", [])),
+                        "ran": b["precision"], "emulated": validation[key]["emulated"]}
+        rows.append([name, _rate_cell(a), _rate_cell(b), f"{z:+.2f}",
+                     rec.get("paired_discordant", f"{rec.get('labels_changed', 0):.1%} of images"),
+                     _auroc_cell(a), _auroc_cell(b),
+                     "–" if spread is None else f"{spread:+.2%} (largest {spread_max:.2%}, sd {spread_sd:.2%})",
+                     f"{a['seconds']:.0f} / {b['seconds']:.0f}"])
+        if spread is not None:
+            per_mode = "holds" if spread_max <= 0.02 else "does not hold"
+            centred = abs(spread) < 2 * spread_sd / np.sqrt(len(a["spread"])) + 1e-12
+            notes.append(f"{name}: the stricter per-mode reading (every one of {len(a['spread'])} modes within 2%) "
+                         f"{per_mode} (largest {spread_max:.2%}); the per-mode differences average {spread:+.2%} with a "
+                         f"scatter of {spread_sd:.2%}" + (", i.e. they scatter around zero: no systematic change of "
+                                                         "width" if centred else ", a systematic shift"))
+    if not studies:
+        raise ValueError(f"validation holds none of the studies {sorted(STUDY_NAMES)}")
+    table = markdown_table(
+        ["model", "float32: hallucinated (99.9%)", "bfloat16: hallucinated", "z", "labels that changed",
+         "float32: Hal AUROC (99.9% DeLong)", "bfloat16: Hal AUROC",
+         "mode spread, bf16 vs f32: mean (largest, sd over modes)", "seconds (f32 / bf16)"], rows)
+    meta = validation[next(iter(studies))]
+    numbers = {"spread_note": "; ".join(notes) + "." if notes else "No toy study in the record.",
+               "record": f"record: {meta['command']} | torch {meta['torch']}, {meta['threads']} thread(s), CPU "
+                         f"{meta['cpu_capability']}, native bfloat16: {meta['bf16_native']}, emulated: "
+                         f"{meta['emulated']}, {meta['date']}"}
+    return table, numbers, studies
+
+
+def twins_report(validation: dict, confidence: float = 0.95) -> tuple:
+    """The training twins of a ``precision_validation.json`` record (a model trained in bfloat16 and its
+    float32 twin, both sampled in float32): ``(markdown, numbers, twins)``. One table row per twin and
+    precision (final loss, quality gate, share within 3 sigma, hallucinated share, training seconds, the
+    two-proportion z recomputed). ``twins[i]``: ``gates_pass`` (both twins pass the quality gate),
+    ``trained_as_asked`` (each trained in the precision asked for) and ``z``. Numbers, across the seeds
+    (paired bfloat16 − float32, mean with its ``confidence`` t-interval; text when fewer than 2 seeds):
+    ``twin_n``, ``twin_rate``, ``twin_within``, ``twin_verdict``."""
+    check_instance("validation", validation, dict, " (precision_validation.json)")
+    confidence = check_float("confidence", confidence, 0.0, 1.0, lo_open=True, hi_open=True)
+    records = validation["training"]["result"] if "training" in validation else []
+    rows, twins = [], []
+    for i, tw in enumerate(records):
+        z = two_proportion_z(tw["float32"]["hallucinated"], tw["float32"]["n"], tw["bfloat16"]["hallucinated"],
+                             tw["bfloat16"]["n"])
+        twins.append({"z": z, "gates_pass": all(all(tw[p]["gate"].values()) for p in ("float32", "bfloat16")),
+                      "trained_as_asked": all(tw[p]["trained_in"] == p for p in ("float32", "bfloat16"))})
+        rows += [[i, p, tw[p]["trained_in"], f"{tw[p]['final_loss']:.4f}",
+                  "pass" if all(tw[p]["gate"].values()) else "fail", f"{tw[p]['within']:.2%}", _rate_cell(tw[p]),
+                  f"{tw[p]['train_seconds']:.0f}", f"{z:+.2f}" if p == "bfloat16" else ""] for p in ("float32", "bfloat16")]
+    table = markdown_table(["seed", "asked", "trained in", "final loss", "quality gate", "within 3σ",
+                            "hallucinated (99.9%)", "training s", "z vs float32"], rows)
+    numbers = {"twin_n": len(records)}
+    if len(records) < 2:                 # one seed cannot be compared across seeds
+        missing = "not available (fewer than 2 seeds in the record)"
+        return table, numbers | {"twin_rate": missing, "twin_within": missing,
+                                 "twin_verdict": "the record holds too few seeds to compare"}, twins
+    rate = mean_interval([tw["bfloat16"]["rate"] - tw["float32"]["rate"] for tw in records], confidence)
+    within = mean_interval([tw["bfloat16"]["within"] - tw["float32"]["within"] for tw in records], confidence)
+    higher = sum(tw["bfloat16"]["rate"] > tw["float32"]["rate"] for tw in records)
+    verdict = ("no difference is measurable at this number of seeds" if rate["lo"] <= 0 <= rate["hi"] else
+               "bfloat16 training hallucinates more" if rate["lo"] > 0 else "bfloat16 training hallucinates less")
+    return table, numbers | {
+        "twin_rate": f"{rate['mean']:+.2%} [{rate['lo']:+.2%}, {rate['hi']:+.2%}] (t-test p = {rate['p']:.2f})",
+        "twin_within": f"{within['mean']:+.2%} [{within['lo']:+.2%}, {within['hi']:+.2%}]",
+        "twin_verdict": verdict + f" (the bfloat16 twin's rate is the higher in {higher} of {len(records)} seeds; "
+                                  "more seeds would tell whether that is chance)"}, twins
+
+
+def live_table(live: dict) -> tuple:
+    """A :func:`compare_toy` result as ``(markdown, summary)``: one row per precision (what it ran in, the
+    hallucinated share, Hal's AUROC, the range of the mode spreads, seconds), and the comparison in words
+    (z, samples whose label changed, largest spread difference, largest |x0| difference)."""
+    check_instance("live", live, dict, " (from compare_toy)")
+    if "float32" not in live or "bfloat16" not in live:
+        raise ValueError(f"live must be a compare_toy result with float32 and bfloat16 runs, got keys {sorted(live)}")
+    table = markdown_table(["run", "ran in", "hallucinated (99.9%)", "Hal AUROC (99.9% DeLong)", "mode spreads / σ",
+                            "seconds"],
+                           [[k, r["precision"], f"{r['rate']:.2%} [{r['rate_lo']:.2%}, {r['rate_hi']:.2%}] "
+                                                f"({r['hallucinated']})", _auroc_cell(r),
+                             f"{min(r['spread']):.3f} – {max(r['spread']):.3f}", f"{r['seconds']:.0f}"]
+                            for k, r in (("float32", live["float32"]), ("bfloat16", live["bfloat16"]))])
+    summary = (f"z = {live['z']:+.2f}; samples whose label changed: {live['paired_discordant']}; largest spread "
+               f"difference {live['spread_max_rel']:.2%}; largest |x0 difference| {live['max_abs_x0']:.3g}")
+    return table, summary
