@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ._validate import check_array, check_choice, check_int, check_tensor
+from ._validate import check_array, check_choice, check_float, check_int, check_tensor
 
 SIZE, PANEL_W, PANEL_H = 64, 21, 63
 COLUMNS = ("triangle", "square", "pentagon")            # left, middle, right
@@ -162,3 +162,24 @@ def column_ink(x: torch.Tensor) -> np.ndarray:
 def column_regions(resolution: int) -> np.ndarray:
     """The panel of every pixel of a flattened (row-major) image, for :func:`mode_interp.detect.region_hal`."""
     return np.tile(pixel_columns(resolution), resolution)
+
+
+def hand_built(*parts, resolution: int = 32, noise: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """One image built by hand, in model space (1, 1, r, r) (:func:`to_model_space`): each part
+    ``(kind, x, y)`` is drawn with :func:`draw_panel` in ``kind``'s own column of a black 64 x 64 image, and
+    parts in one column are OR-ed together, so two copies of a shape can share a column (never the case in
+    training) and may overlap into one merged blob. With ``noise`` > 0, ``noise`` times standard normal
+    noise (a generator seeded with ``seed``) is added to every pixel."""
+    noise = check_float("noise", noise, 0.0, None)
+    seed = check_int("seed", seed, 0, None)
+    image = np.zeros((SIZE, SIZE), np.uint8)
+    for i, part in enumerate(parts):
+        if not isinstance(part, (tuple, list)) or len(part) != 3:
+            raise ValueError(f"parts[{i}] must be a (kind, x, y) triple, got {part!r}")
+        kind, x, y = part
+        c = COLUMNS.index(check_choice(f"parts[{i}] kind", kind, COLUMNS))
+        image[:PANEL_H, c * PANEL_W:(c + 1) * PANEL_W] |= draw_panel(kind, x, y)
+    out = to_model_space(image[None], resolution)
+    if noise:
+        out = out + noise * torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
+    return out
