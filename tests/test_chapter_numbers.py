@@ -125,3 +125,14 @@ def test_exact_score_control_counts_and_numbers(schedule, mixture):
 def test_bad_input_names_the_parameter(schedule, mixture, call, exc, name):
     with pytest.raises(exc, match=name):
         call(schedule, mixture)
+
+
+def test_the_chapters_dicts_glue_under_distinct_keys(schedule, mixture):
+    """Chapter 1 glues these dicts under one prefix: a key in two of them is a duplicate glue key, which
+    fails the -W book build."""
+    control = optimal.exact_score_control(mixture, schedule, 200, seed=0, ks=(3.0, 4.0, 5.0))
+    dicts = [{"n_samples": 0, "n_monte_carlo": 0, "width_rel_err": 0.0},     # glued by the chapter itself
+             optimal.forward_numbers(schedule, mixture), optimal.step_numbers(schedule, mixture),
+             optimal.posterior_mean_summary(mixture, schedule, (2, 9, 49), seed=0), control.numbers(5.0)]
+    keys = [k for d in dicts for k in d]
+    assert len(keys) == len(set(keys)), sorted(k for k in set(keys) if keys.count(k) > 1)
