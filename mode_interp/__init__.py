@@ -8,7 +8,9 @@ reverse step, sampler), ``data`` (Gaussian mixtures), ``optimal`` (closed-form d
 ``image_train`` (SIMPLE SHAPES), ``detect`` (the trajectory-variance detector Hal, thresholds, ROC),
 ``precision`` (bfloat16 products and torch.compile, with fallbacks) / ``engine_check`` (bfloat16 vs float32
 validation), ``stats`` (intervals and tests, within a run and across seeds), ``experiments`` / ``sweep`` (records of
-replicated experiments, run on Dask), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads).
+replicated experiments, run on Dask), ``cache``, ``plots``, ``widgets``, ``runtime`` (FAST mode, threads);
+what the chapters show, as tested functions: ``toy_report`` (chapter 2), ``shapes_report`` (3),
+``detector_study`` (4), ``loop_report`` (5), ``report`` (tables, glue, the check cell).
 """
 
 __version__ = "0.1.0"

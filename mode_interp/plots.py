@@ -475,3 +475,33 @@ def plot_digit_generations(rows: dict, ncols: int = 10, size: float = 0.7) -> Fi
                 ax.axis("off")
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     return fig
+
+
+def plot_steps_curve(curve: dict) -> Figure:
+    """Three panels against training steps (log scale), one line per data set of a
+    :func:`mode_interp.toy_report.steps_curve`: the hallucinated fraction (Wilson interval as error bars),
+    the share within 3 sigma of a mode (dotted: the true mixture's) and the median mode spread over the
+    exact chain's (dotted: 1, the band: the gate's 15%)."""
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for i, (data, rows) in enumerate(curve.items()):
+        color = f"C{i}"
+        steps = np.array([r["step"] for r in rows])
+        h = [r["hallucination"] for r in rows]
+        rate = np.array([v["rate"] for v in h])
+        err = np.array([[v["rate"] - v["lo"] for v in h], [v["hi"] - v["rate"] for v in h]])
+        axes[0].errorbar(steps, rate, yerr=err, fmt="o-", color=color, capsize=3, label=data)
+        axes[1].plot(steps, [r["gate"]["within"] for r in rows], "o-", color=color, label=data)
+        axes[1].axhline(rows[0]["gate"]["true_within"], color="k", ls=":", lw=1)
+        axes[2].plot(steps, [r["gate"]["median_spread_ratio"] for r in rows], "o-", color=color, label=data)
+    axes[1].axhline(0.95, color="tab:red", ls="--", lw=1, label="gate: 95%")
+    axes[2].axhspan(0.85, 1.15, color="tab:green", alpha=0.15, label="gate: ±15%")
+    axes[2].axhline(1.0, color="k", ls=":", lw=1)
+    for ax, label in zip(axes, ("hallucinated fraction (> 5σ)", "share within 3σ of a mode",
+                                "median mode spread / exact chain's")):
+        ax.set_xscale("log")
+        ax.set_xlabel("training steps")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    axes[0].set_yscale("log")
+    return fig

@@ -1,0 +1,352 @@
+"""Chapter 2's reporting of learned toy models: sample a trained model, measure it with the one definition
+of a toy model's numbers (:func:`mode_interp.experiments.models.measure`: the hallucinated fraction with its
+Wilson interval, the strict quality gate, where the off-mode mass lies) and turn the measurements into the
+chapter's tables, readings and glued numbers.
+
+A *measured model* is the dict :func:`measure_model` returns: ``label``, ``config``, ``source`` (where the
+weights came from), ``train_seconds``, ``x`` (the samples) and ``m`` (the :func:`measure` record).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import check_bool, check_float, check_instance, check_int
+from .report import markdown_table
+
+
+def measure_model(label: str, config, n_samples: int, seed: int = 0, retrain: bool = False,
+                  k_label: float = 5.0, k_gate: float = 3.0, z: float = 3.29, trained=None) -> dict:
+    """Load (or train) ``config`` through :func:`mode_interp.train.load_or_train`, draw ``n_samples``
+    samples with sampling seed ``seed`` and measure them (:func:`mode_interp.experiments.models.measure`
+    at ``k_label`` / ``k_gate`` sigma, intervals at ``z``). ``trained`` skips the loading (a model in hand)."""
+    from .train import ToyConfig, TrainedModel, load_or_train
+
+    check_instance("label", label, str)
+    check_instance("config", config, ToyConfig)
+    n_samples = check_int("n_samples", n_samples, 1, None)
+    seed = check_int("seed", seed, 0, None)
+    check_bool("retrain", retrain)
+    if trained is None:
+        trained = load_or_train(config, retrain=retrain)
+    check_instance("trained", trained, TrainedModel)
+    row = measure_samples(label, trained.sample(n_samples, seed).x0, config, k_label, k_gate, z)
+    return {**row, "source": trained.source, "train_seconds": float(trained.seconds)}
+
+
+def measure_samples(label: str, x, config, k_label: float = 5.0, k_gate: float = 3.0, z: float = 3.29) -> dict:
+    """A measured model from samples ``x`` of ``config``'s mixture drawn by any sampler (e.g. the exact
+    score's): ``label``, ``config``, ``x`` and ``m``, the :func:`mode_interp.experiments.models.measure`
+    record."""
+    from .experiments.models import measure
+    from .train import ToyConfig
+
+    check_instance("label", label, str)
+    check_instance("config", config, ToyConfig)
+    return {"label": label, "config": config, "source": "", "x": x, "m": measure(x, config, k_label, k_gate, z)}
+
+
+def decayed(config, extra_steps: int, late_lr: float):
+    """``config`` trained ``extra_steps`` more steps at ``late_lr`` (a step decay:
+    :meth:`mode_interp.train.ToyConfig.continued`), or ``config`` itself when ``extra_steps`` is 0."""
+    extra_steps = check_int("extra_steps", extra_steps, 0, None)
+    return config.continued(extra_steps, late_lr) if extra_steps else config
+
+
+def _check_measured(rows) -> list:
+    rows = list(rows) if isinstance(rows, (list, tuple)) else [rows]
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not {"label", "m"} <= set(r):
+            raise TypeError(f"rows[{i}] must be a measured model (measure_model's dict), got {type(r).__name__}")
+    return rows
+
+
+def _ratios(values, few: bool) -> str:
+    v = np.asarray(values, dtype=np.float64)
+    return ", ".join(f"{a:.2f}" for a in v) if few else f"{v.min():.2f}–{v.max():.2f}"
+
+
+def hal_cells(h: dict) -> list:
+    """The count, rate and interval cells of a hallucination summary (``count``, ``rate``, ``lo``, ``hi``)."""
+    return [f"{h['count']:,}", f"{h['rate']:.2e}", f"[{h['lo']:.1e}, {h['hi']:.1e}]"]
+
+
+def gate_table(rows, k_gate: float = 3.0, k_label: float = 5.0, columns: str = "gate") -> str:
+    """Markdown table of measured models: samples, share within ``k_gate`` sigma, each mode's spread over
+    the exact chain's predicted width and weight x K (ranges and the median for many modes), the strict
+    gate's verdict; ``columns="full"`` adds the hallucinated count, rate, interval, true rate and source."""
+    rows = _check_measured(rows)
+    if columns not in ("gate", "full"):
+        raise ValueError(f"columns must be 'gate' or 'full', got {columns!r}")
+    head = ["model", "samples", f"within {k_gate:g}σ", "spread / exact chain's", "weight × K", "gate"]
+    if columns == "full":
+        head += [f"> {k_label:g}σ count", "rate", "99.9% interval", "true rate", "source"]
+    body = []
+    for r in rows:
+        g, h = r["m"]["gate"], r["m"]["hallucination"]
+        few = len(g["spread_ratio"]) <= 4
+        spread = _ratios(g["spread_ratio"], few)
+        if not few:
+            spread += f" (median {g['median_spread_ratio']:.2f}; {len(g['blurred'])} blurred)"
+        row = [r["label"], f"{h['n']:,}", f"{g['within']:.1%}", spread, _ratios(g["weight_ratio"], few),
+               "pass" if g["passed"] else "**fail**"]
+        if columns == "full":
+            row += [*hal_cells(h), f"{h['true_rate']:.1e}", r.get("source", "")]
+        body.append(row)
+    return markdown_table(head, body)
+
+
+def hallucination_table(rows, k_label: float = 5.0) -> str:
+    """Markdown table of the hallucinated fraction (> ``k_label`` sigma from every mode) of measured models,
+    with 99.9% Wilson intervals, the true mixture's rate and the lower bound's multiple of it."""
+    rows = _check_measured(rows)
+    body = []
+    for r in rows:
+        h = r["m"]["hallucination"]
+        body.append([r["label"], f"{h['n']:,}", *hal_cells(h), f"{h['true_rate']:.1e}", f"{h['ratio_lo']:,.0f}×"])
+    return markdown_table(["model", "samples", f"> {k_label:g}σ from every mode", "rate", "99.9% Wilson interval",
+                           "true mixture rate", "lower bound / true rate"], body)
+
+
+def gap_table(row, k_label: float = 5.0) -> str:
+    """Markdown table of a 1-D measured model's off-mode samples in each open gap between neighbouring
+    modes (beyond ``k_label`` sigma of both ends), and per unit of open-gap length."""
+    (row,) = _check_measured(row)
+    if "gaps" not in row["m"]:
+        raise ValueError("gap_table takes a 1-D model's measurement (it has no 'gaps')")
+    return markdown_table(["gap", "width (raw)", f"samples in the open gap (> {k_label:g}σ from both ends)",
+                           "per unit of open length"],
+                          [[f"{a:g}–{b:g}", f"{b - a:g}", f"{g['count']:,}", f"{g['per_unit_length']:,.0f}"]
+                           for g in row["m"]["gaps"] for a, b in [g["between"]]])
+
+
+def breakdown_table(rows, k_gate: float = 3.0, k_label: float = 5.0) -> str:
+    """Markdown table of where 2-D measured models' samples lie
+    (:func:`mode_interp.interpolation.off_mode_breakdown`): the shoulder share beside the true mixture's, the
+    off-mode count, and each region's count, share of the off-mode mass inside the lattice (99.9% interval)
+    and enrichment over uniform scatter."""
+    rows = _check_measured(rows)
+    body = []
+    for r in rows:
+        b = r["m"].get("breakdown")
+        if b is None:
+            raise ValueError(f"{r['label']}: breakdown_table takes 2-D models' measurements")
+        cells = [f"{e['count']:,}: {e['share']:.0%} [{e['lo']:.0%}, {e['hi']:.0%}], {e['enrichment']:.1f}× uniform"
+                 for e in (b["regions"][k] for k in ("first", "second", "elsewhere"))]
+        body.append([r["label"], f"{b['shoulder_share']:.1%} (true {b['true_shoulder_share']:.1%})", f"{b['off']:,}",
+                     *cells, f"{b['regions']['outside']['count']:,}"])
+    return markdown_table(["model", f"shoulder ({k_gate:g}–{k_label:g}σ)", f"off the modes (> {k_label:g}σ)",
+                           "nearest-neighbour bands", "second-neighbour bands", "elsewhere", "outside the lattice"],
+                          body)
+
+
+def trend_reading(name: str, xs, rows, paper_says: str) -> str:
+    """A sentence on how the hallucinated rate moves along a sweep (``xs`` labels, ``rows`` measured
+    models): the rates with counts, the models that fail the gate (not interpretable), and among gated
+    models whether the first and last differ with disjoint 99.9% intervals, against ``paper_says``."""
+    rows = _check_measured(rows)
+    xs = [str(x) for x in xs]
+    if len(xs) != len(rows):
+        raise ValueError(f"xs has {len(xs)} labels for {len(rows)} models")
+    hs = [r["m"]["hallucination"] for r in rows]
+    passed = [r["m"]["gate"]["passed"] for r in rows]
+    text = f"**{name}.** Rates " + ", ".join(f"{x}: {h['rate']:.2e} ({h['count']:,}/{h['n']:,})"
+                                             for x, h in zip(xs, hs)) + ". "
+    failed = [x for x, p in zip(xs, passed) if not p]
+    if failed:
+        text += f"Failed the quality gate (rate not interpretable): {', '.join(failed)}. "
+    gated = [(x, h) for x, h, p in zip(xs, hs, passed) if p]
+    if len(gated) >= 2:
+        (x0, h0), (x1, h1) = gated[0], gated[-1]
+        if h0["lo"] > h1["hi"]:
+            verdict = f"falls from {x0} to {x1} with disjoint 99.9% intervals, as the paper says ({paper_says})"
+        elif h1["lo"] > h0["hi"]:
+            verdict = f"*rises* from {x0} to {x1} with disjoint 99.9% intervals, against the paper ({paper_says})"
+        else:
+            verdict = (f"does not change measurably from {x0} to {x1} at this sample size (overlapping 99.9% "
+                       f"intervals; paper: {paper_says})")
+        text += "Among gated models the rate " + verdict + "."
+    return text
+
+
+def verdict_2d(row, first_dir: str, second_dir: str, steps: int, k_gate: float = 3.0) -> str:
+    """The reading of a 2-D measured model: its hallucinated count and rate against the true rate, the
+    share and enrichment of the nearest-neighbour bands (``first_dir``: their direction) and of the
+    second-neighbour ones; interpolation is stated only if the model passes the gate, otherwise the gate's
+    numbers say why it is under-trained after ``steps`` Adam steps."""
+    (row,) = _check_measured(row)
+    steps = check_int("steps", steps, 1, None)
+    h, g, b = row["m"]["hallucination"], row["m"]["gate"], row["m"]["breakdown"]
+    first, second = b["regions"]["first"], b["regions"]["second"]
+    text = (f"**{row['label']}**: {h['count']:,} of {h['n']:,} samples hallucinated, rate {h['rate']:.2e}, at least "
+            f"{h['ratio_lo']:,.0f}× the true 2-D rate. Of those inside the lattice, {first['share']:.0%} "
+            f"[{first['lo']:.0%}, {first['hi']:.0%}] lie in the {first_dir} nearest-neighbour bands, "
+            f"{first['enrichment']:.1f}× what uniform scatter would put there; the {second_dir} second-neighbour "
+            f"bands hold {second['enrichment']:.1f}× their area's share. ")
+    if g["passed"]:
+        return text + "The model passes the gate, so the nearest-neighbour-band mass is mode interpolation."
+    return text + (f"**The model fails the gate**: its modes are {g['median_spread_ratio']:.2f}× as wide as the exact "
+                   f"chain's (median; {len(g['blurred'])} of {len(g['spread_ratio'])} modes blurred beyond 35%), "
+                   f"{b['shoulder_share']:.1%} of its samples sit on the shoulders (true: "
+                   f"{b['true_shoulder_share']:.1%}), and {g['within']:.1%} lie within {k_gate:g}σ of a mode. After "
+                   f"{steps:,} Adam steps (the paper trains 100,000) it is under-trained, so none of these numbers is "
+                   "used for a claim: they are shown, and the check below withholds the 2-D claims.")
+
+
+def numbers(row) -> dict:
+    """The named numbers of a measured model that the chapter glues: ``hal_count``, ``hal_rate``,
+    ``ratio_lo``, ``true_rate``, ``within``, ``median_spread``, ``n_blurred``, ``passed``; in 1-D ``between``
+    (off-mode samples inside the gaps) and per gap ``gap_12`` (between modes 1 and 2; 1.5 is written 1p5)
+    and ``gap_12_per_length``; in 2-D ``shoulder``, ``first_share``, ``first_enrichment``,
+    ``second_enrichment``."""
+    (row,) = _check_measured(row)
+    h, g = row["m"]["hallucination"], row["m"]["gate"]
+    out = {"hal_count": h["count"], "hal_rate": h["rate"], "ratio_lo": h["ratio_lo"], "true_rate": h["true_rate"],
+           "within": g["within"], "median_spread": g["median_spread_ratio"], "n_blurred": len(g["blurred"]),
+           "passed": g["passed"]}
+    for gap in row["m"].get("gaps", ()):             # 1-D: each open gap's count, and per unit of its length
+        name = "gap_" + "".join(f"{v:g}".replace(".", "p") for v in gap["between"])
+        out[name], out[name + "_per_length"] = gap["count"], gap["per_unit_length"]
+    if "gaps" in row["m"]:
+        out["between"] = sum(gap["count"] for gap in row["m"]["gaps"])
+    b = row["m"].get("breakdown")
+    if b is not None:
+        out.update(shoulder=b["shoulder_share"], first_share=b["regions"]["first"]["share"],
+                   first_enrichment=b["regions"]["first"]["enrichment"],
+                   second_enrichment=b["regions"]["second"]["enrichment"])
+    return out
+
+
+def shipped_models_table(folder=None, prefix: str = "toy-") -> str:
+    """Markdown table of the shipped checkpoints whose file starts with ``prefix`` (default: the toy
+    models), read from ``folder``'s ``MANIFEST.json`` (default: the package's shipped checkpoints): file,
+    data, means, N, steps (with the continuation and its rate), training time and the exact command."""
+    from .train import SHIPPED_DIR
+
+    folder = Path(SHIPPED_DIR if folder is None else folder)
+    check_instance("prefix", prefix, str)
+    path = folder / "MANIFEST.json"
+    if not path.is_file():
+        raise ValueError(f"folder must hold a MANIFEST.json, {path} does not exist")
+    rows = []
+    for m in json.loads(path.read_text()):
+        if not m["file"].startswith(prefix):
+            continue
+        c = m["config"]
+        steps = f"{c['steps']:,}" + (f" (from {c['continue_from']:,}, lr {c['late_lr']:g})"
+                                     if c.get("continue_from") else "")
+        threads = m.get("threads", 1)
+        rows.append([f"`{m['file']}`", c["data"], str(c["means"] or "25 modes"), f"{c['n_train']:,}", steps,
+                     f"{m['train_seconds']:.0f} s ({threads} thread{'s' if threads > 1 else ''})",
+                     f"`{m['command']}`"])
+    return markdown_table(["file", "data", "means", "N", "steps", "training time", "command"], rows)
+
+
+def claim_table(rows, factor: float = 10.0) -> str:
+    """Markdown table of measured models against the claim "learned mass beyond the label >= ``factor`` x
+    the true mixture's" (99.9% lower bound), beside each model's gate."""
+    rows = _check_measured(rows)
+    factor = check_float("factor", factor, 0.0, None, lo_open=True)
+    body = [[r["label"], "pass" if r["m"]["gate"]["passed"] else "**fail**", f"{h['rate']:.2e}",
+             f"[{h['lo']:.1e}, {h['hi']:.1e}]", "yes" if h["lo"] >= factor * h["true_rate"] else "no"]
+            for r in rows for h in [r["m"]["hallucination"]]]
+    return markdown_table(["model", "gate", "rate", "99.9% interval", f"≥ {factor:g}× true (lower bound)"], body)
+
+
+def claims_2d(rows, factor: float = 10.0) -> dict:
+    """Chapter 2's 2-D claims for each measured 2-D model **that passes the gate**: its mass beyond the
+    label is at least ``factor`` x the true 2-D rate (99.9% lower bound); the nearest-neighbour bands hold
+    more than their area's share (enrichment lower bound > 1) and more than the second-neighbour bands
+    (disjoint intervals). A model that fails the gate contributes no claim: it is printed as withheld."""
+    rows = _check_measured(rows)
+    factor = check_float("factor", factor, 0.0, None, lo_open=True)
+    claims = {}
+    for r in rows:
+        name, m = r["label"], r["m"]
+        if "breakdown" not in m:
+            raise ValueError(f"{name}: claims_2d takes 2-D models' measurements")
+        if not m["gate"]["passed"]:
+            print(f"WITHHELD 2-D {name}: fails the gate (under-trained), so its claims are not asserted")
+            continue
+        first, second = m["breakdown"]["regions"]["first"], m["breakdown"]["regions"]["second"]
+        claims[f"2-D {name}: learned 5-sigma mass >= {factor:g}x true 2-D rate (99.9% lower bound)"] = (
+            m["hallucination"]["ratio_lo"] >= factor)
+        claims[f"2-D {name}: nearest-neighbour bands hold more than their area's share (99.9% lower bound > 1)"] = (
+            first["enrichment_lo"] > 1)
+        claims[f"2-D {name}: nearest-neighbour bands enriched more than second-neighbour ones (disjoint intervals)"] = (
+            first["enrichment_lo"] > second["enrichment_hi"])
+    return claims
+
+
+def steps_curve(records) -> dict:
+    """The rows of ``toy_model`` records (e.g. a sweep over ``model.steps``), grouped by data set and sorted
+    by training step: {data: [{"step", "hallucination", "gate", "breakdown", "n", "passed", ...}]}. Each
+    row is a record's measurement at one step, as :func:`mode_interp.experiments.models.measure` wrote it,
+    with the record's sample size, learning-rate recipe and precision beside it."""
+    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise TypeError(f"records must be a list of toy_model records, got {type(records).__name__}")
+    out = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or rec.get("experiment") != "toy_model":
+            raise ValueError(f"records[{i}] is not a toy_model record")
+        model = rec["spec"]["model"]
+        for row in rec["result"]["rows"]:
+            out.setdefault(model["data"], []).append({**row, "n": row["hallucination"]["n"],
+                                                      "passed": row["gate"]["passed"], "lr": model["lr"],
+                                                      "late_from": model.get("late_from", 0),
+                                                      "precision": rec.get("precision", "float32")})
+    for rows in out.values():
+        rows.sort(key=lambda r: r["step"])
+        steps = [r["step"] for r in rows]
+        if len(set(steps)) != len(steps):
+            raise ValueError(f"two records measure the same data set at the same step: {steps}")
+    return out
+
+
+def steps_table(curve: dict) -> str:
+    """Markdown table of a :func:`steps_curve`: per data set and step, the samples, hallucinated fraction
+    with its interval, within-3-sigma share beside the true mixture's, the median and worst mode spread over
+    the exact chain's, the number of blurred modes, the shoulder share, the nearest-neighbour bands' share
+    of the off-mode mass and their enrichment, and the gate's verdict."""
+    if not isinstance(curve, dict):
+        raise TypeError(f"curve must be steps_curve's dict, got {type(curve).__name__}")
+    body = []
+    for data, rows in curve.items():
+        for r in rows:
+            h, g = r["hallucination"], r["gate"]
+            b = r.get("breakdown")
+            first = b["regions"]["first"] if b else None
+            body.append([data, f"{r['step']:,}", f"{r['n']:,}", f"{h['rate']:.2%} [{h['lo']:.2%}, {h['hi']:.2%}]",
+                         f"{g['within']:.1%} (true {g['true_within']:.1%})",
+                         f"{g['median_spread_ratio']:.2f} / {g['worst_spread_ratio']:.2f}",
+                         f"{len(g['blurred'])}", f"{b['shoulder_share']:.1%}" if b else "",
+                         f"{first['share']:.0%} ({first['enrichment']:.1f}×)" if b else "",
+                         "pass" if g["passed"] else "**fail**"])
+    return markdown_table(["data", "steps", "samples", "hallucinated (99.9% interval)", "within 3σ",
+                           "spread / exact chain's: median / worst", "blurred modes", "shoulder",
+                           "nearest-neighbour bands: share (enrichment)", "gate"], body)
+
+
+def steps_numbers(curve: dict) -> dict:
+    """The named numbers of a :func:`steps_curve` that the chapter glues, per data set ``d`` at its last
+    measured step: ``d_last_step``, ``d_rate``, ``d_within``, ``d_median_spread``, ``d_passed``,
+    ``d_first_share`` (2-D), and ``d_n`` (samples per step); plus ``n_steps`` (steps measured, over all)
+    and ``status``, the gate's verdict on the last snapshots in words."""
+    if not isinstance(curve, dict) or not curve:
+        raise ValueError("curve must be a non-empty steps_curve dict")
+    out = {"n_steps": sum(len(rows) for rows in curve.values())}
+    passed = [data for data, rows in curve.items() if rows[-1]["passed"]]
+    out["status"] = ("passes the strict gate" if len(passed) == len(curve) else
+                     "has not converged by the strict gate" if not passed else
+                     f"passes the strict gate on {', '.join(passed)} only")
+    for data, rows in curve.items():
+        last = rows[-1]
+        out.update({f"{data}_last_step": last["step"], f"{data}_rate": last["hallucination"]["rate"],
+                    f"{data}_within": last["gate"]["within"], f"{data}_n": last["n"],
+                    f"{data}_median_spread": last["gate"]["median_spread_ratio"], f"{data}_passed": last["passed"]})
+        if last.get("breakdown"):
+            out[f"{data}_first_share"] = last["breakdown"]["regions"]["first"]["share"]
+    return out

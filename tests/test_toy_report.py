@@ -1,0 +1,124 @@
+"""Chapter 2's reporting of learned toy models (mode_interp.toy_report), on samples whose numbers are
+known: points placed by hand between and on the modes of a 1-D mixture, and the true 2-D grid."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mode_interp import toy_report as tr
+from mode_interp.train import ToyConfig
+
+
+def _one_d(n_between=(3, 0), n_on=996):
+    """n_on points on the modes {1, 2, 3} (tiny jitter) plus n_between[i] points at the midpoint of gap i."""
+    g = torch.Generator().manual_seed(0)
+    on = torch.tensor([1.0, 2.0, 3.0]).repeat(n_on // 3) + 0.02 * torch.randn(n_on // 3 * 3, generator=g)
+    mid = torch.cat([torch.full((n_between[0],), 1.5), torch.full((n_between[1],), 2.5)])
+    return torch.cat([on, mid]).unsqueeze(1)
+
+
+def test_numbers_count_the_points_between_the_modes():
+    config = ToyConfig(steps=10)
+    row = tr.measure_samples("hand-made", _one_d((3, 1)), config)
+    num = tr.numbers(row)
+    assert num["hal_count"] == 4 and num["between"] == 4
+    assert num["gap_12"] == 3 and num["gap_23"] == 1
+    assert num["gap_12_per_length"] == pytest.approx(3 / (1 - 2 * 5 * 0.05))
+    assert num["hal_rate"] == pytest.approx(4 / 1000)
+    assert "first_share" not in num
+
+
+def test_tables_and_readings_put_the_numbers_in_their_cells():
+    config = ToyConfig(steps=10)
+    rows = [tr.measure_samples("few", _one_d((1, 0)), config), tr.measure_samples("many", _one_d((40, 40)), config)]
+    table = tr.hallucination_table(rows)
+    assert "| few | 997 | 1 |" in table and "| many | 1,076 | 80 |" in table
+    assert "| 1–2 | 1 | 40 |" in tr.gap_table(rows[1])
+    gate = tr.gate_table(rows, columns="full")
+    assert gate.count("\n") == 3 and "few" in gate
+    text = tr.trend_reading("Sweep", ["a", "b"], rows, "paper")
+    assert "1/997" in text and "80/1,076" in text
+    passed = [r["m"]["gate"]["passed"] for r in rows]
+    if all(passed):
+        assert "*rises* from a to b" in text
+    claims = tr.claim_table(rows)
+    assert claims.count("yes") == 2          # both far above the true 5-sigma rate (5.7e-7)
+
+
+def test_2d_verdict_and_claims_follow_the_gate(capsys):
+    config = ToyConfig(data="grid_25", steps=10)
+    x = config.mixture().sample(20_000, torch.Generator().manual_seed(1))
+    row = tr.measure_samples("true grid", x, config)
+    num = tr.numbers(row)
+    assert {"shoulder", "first_share", "first_enrichment", "second_enrichment"} <= set(num)
+    claims = tr.claims_2d([row])
+    verdict = tr.verdict_2d(row, "axis-aligned", "diagonal", 100)
+    if row["m"]["gate"]["passed"]:
+        assert len(claims) == 3 and "passes the gate" in verdict
+    else:
+        assert claims == {} and "WITHHELD" in capsys.readouterr().out and "fails the gate" in verdict
+    assert "| true grid |" in tr.breakdown_table([row])
+
+
+def test_shipped_models_table_reads_the_manifest(tmp_path):
+    entry = {"file": "toy-grid_25-abc.pt", "command": "python -m mode_interp.train --data grid_25",
+             "config": {"data": "grid_25", "means": [], "n_train": 100, "steps": 5, "continue_from": 2,
+                        "late_lr": 1e-4}, "train_seconds": 12.3, "threads": 2}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps([entry, {**entry, "file": "shapes-x.pt"}]))
+    table = tr.shipped_models_table(tmp_path)
+    assert "`toy-grid_25-abc.pt`" in table and "shapes-x" not in table
+    assert "5 (from 2, lr 0.0001)" in table and "12 s (2 threads)" in table
+    with pytest.raises(ValueError, match="MANIFEST"):
+        tr.shipped_models_table(tmp_path / "nowhere")
+
+
+def test_bad_input_names_the_parameter():
+    config = ToyConfig(steps=10)
+    row = tr.measure_samples("a", _one_d(), config)
+    with pytest.raises(TypeError, match="rows"):
+        tr.gate_table([{"no": "label"}])
+    with pytest.raises(ValueError, match="columns"):
+        tr.gate_table([row], columns="all")
+    with pytest.raises(ValueError, match="2-D"):
+        tr.breakdown_table([row])
+    with pytest.raises(ValueError, match="1-D"):
+        tr.gap_table(tr.measure_samples("g", ToyConfig(data="grid_25", steps=10).mixture().sample(
+            500, torch.Generator().manual_seed(0)), ToyConfig(data="grid_25", steps=10)))
+    with pytest.raises(ValueError, match="xs"):
+        tr.trend_reading("s", ["a", "b"], [row], "p")
+    with pytest.raises(ValueError, match="extra_steps"):
+        tr.decayed(config, -1, 1e-4)
+    assert tr.decayed(config, 0, 1e-4) is config
+    with pytest.raises(TypeError, match="label"):
+        tr.measure_samples(3, _one_d(), config)
+    with pytest.raises(TypeError, match="config"):
+        tr.measure_model("a", "grid", 10)
+    with pytest.raises(TypeError, match="config"):
+        tr.measure_samples("a", _one_d(), "mixture_1d")
+
+
+def test_steps_curve_groups_records_by_data_and_step():
+    def record(data, step, rate):
+        h = {"count": int(rate * 100), "n": 100, "rate": rate, "lo": rate / 2, "hi": rate * 2, "true_rate": 1e-6,
+             "ratio_lo": 1.0}
+        g = {"within": 1 - rate, "true_within": 0.989, "median_spread_ratio": 2.0, "worst_spread_ratio": 2.5,
+             "blurred": [0], "passed": False}
+        return {"experiment": "toy_model", "spec": {"model": {"data": data, "lr": 1e-3}}, "precision": "bfloat16",
+                "result": {"rows": [{"step": step, "hallucination": h, "gate": g}]}}
+    curve = tr.steps_curve([record("grid_25", 2000, 0.1), record("grid_25", 1000, 0.5), record("other", 5, 0.2)])
+    assert list(curve) == ["grid_25", "other"] and [r["step"] for r in curve["grid_25"]] == [1000, 2000]
+    num = tr.steps_numbers(curve)
+    assert num["grid_25_last_step"] == 2000 and num["grid_25_rate"] == 0.1 and num["n_steps"] == 3
+    assert num["grid_25_within"] == pytest.approx(0.9) and num["other_passed"] is False
+    assert num["status"] == "has not converged by the strict gate"
+    table = tr.steps_table(curve)
+    assert "| grid_25 | 1,000 | 100 | 50.00% [25.00%, 100.00%] | 50.0% (true 98.9%) | 2.00 / 2.50 | 1 |" in table
+    with pytest.raises(ValueError, match="same step"):
+        tr.steps_curve([record("grid_25", 1000, 0.5), record("grid_25", 1000, 0.4)])
+    with pytest.raises(ValueError, match="records\\[0\\]"):
+        tr.steps_curve([{"experiment": "loop"}])
+    with pytest.raises(TypeError, match="records"):
+        tr.steps_curve("records.json")
