@@ -1,4 +1,4 @@
-"""DDPM forward process, eps-MSE loss and the ancestral reverse chain (Ho et al. 2020).
+"""DDPM forward process, eps-MSE loss, the ancestral reverse chain (Ho et al. 2020) and DDIM (Song et al. 2021).
 
 An *eps function* is any callable ``eps_fn(x_t, t) -> eps_hat`` with ``x_t`` of shape (n, d) and ``t``
 an int (the same timestep for the whole batch) or an integer tensor of shape (n,). Networks and the
@@ -13,8 +13,8 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ._validate import (check_bool, check_callable, check_choice, check_generator, check_int, check_optional_float,
-                        check_points, check_tensor)
+from ._validate import (check_bool, check_callable, check_choice, check_float, check_generator, check_int,
+                        check_ints, check_optional_float, check_points, check_tensor)
 from .schedule import VARIANCES, Schedule, check_schedule
 
 EpsFn = Callable[[torch.Tensor, "int | torch.Tensor"], torch.Tensor]
@@ -125,6 +125,56 @@ def _reverse_step(x_t, t, eps_hat, schedule, generator, variance, clip_x0):
     return mean + sigma * z, x0_hat
 
 
+def ddim_step(x_t: torch.Tensor, t: int, eps_hat: torch.Tensor, schedule: Schedule, generator: torch.Generator,
+              eta: float = 0.0, clip_x0: float | None = None):
+    """One DDIM step x_t -> x_{t-1} of ``schedule`` (Song, Meng & Ermon 2021, eq. 12); returns ``(x_prev, x0_hat)``.
+
+        x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_hat) / sqrt(alpha_bar_t)
+        sigma_t(eta) = eta sqrt((1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)) sqrt(1 - alpha_bar_t / alpha_bar_{t-1})
+        x_prev = sqrt(alpha_bar_{t-1}) x0_hat + sqrt(1 - alpha_bar_{t-1} - sigma_t^2) eps_hat + sigma_t z
+
+    ``eta = 0``: deterministic (the probability-flow-like DDIM path, no draw); ``eta = 1``: sigma_t^2 is the
+    posterior variance beta_tilde_t, and the step *is* the ancestral step with ``variance="fixed_small"``
+    (same mean, same noise: :func:`reverse_step`). At t = 0 the chain returns x0_hat. On a respaced
+    schedule (:func:`mode_interp.schedule.respace`) "t - 1" is the previous kept timestep. ``clip_x0 = c``
+    clamps x0_hat to [-c, c] and recomputes eps_hat from it (as DDIM's image sampler).
+    """
+    t, clip_x0 = _check_step(x_t, t, eps_hat, schedule, "fixed_small", clip_x0)
+    check_generator("generator", generator)
+    return _ddim_step(x_t, t, eps_hat, schedule, generator, check_eta(eta), clip_x0)
+
+
+def check_eta(eta) -> float:
+    """``eta``, DDIM's noise scale, as a float in [0, 1] (a ValueError naming ``eta`` otherwise)."""
+    return check_float("eta", eta, 0.0, 1.0)
+
+
+def _ddim_step(x_t, t, eps_hat, schedule, generator, eta, clip_x0):
+    ab, ab_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar_prev[t])
+    x0_hat = _x0_from_eps(x_t, t, eps_hat, schedule)
+    if clip_x0 is not None:
+        x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
+        eps_hat = (x_t - ab ** 0.5 * x0_hat) / (1.0 - ab) ** 0.5
+    if t == 0:
+        return x0_hat, x0_hat
+    sigma = eta * ((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev)) ** 0.5
+    x_prev = ab_prev ** 0.5 * x0_hat + max(1.0 - ab_prev - sigma ** 2, 0.0) ** 0.5 * eps_hat
+    if sigma > 0:
+        x_prev = x_prev + sigma * torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+    return x_prev, x0_hat
+
+
+def respaced_eps(eps_fn: EpsFn, tau) -> EpsFn:
+    """``eps_fn`` (trained on the full schedule) as an eps function of a respaced chain's step index:
+    step i is evaluated at the original timestep ``tau[i]`` (``tau`` from :func:`mode_interp.schedule.respace`)."""
+    check_callable("eps_fn", eps_fn)
+    tau = torch.as_tensor(check_ints("tau", list(tau) if not isinstance(tau, torch.Tensor) else tau.tolist(), 0,
+                                     None, min_len=1))
+    if len(tau) > 1 and not bool((tau[1:] > tau[:-1]).all()):
+        raise ValueError("tau must be strictly increasing timesteps (as respace returns them)")
+    return lambda x_t, i: eps_fn(x_t, int(tau[i]) if isinstance(i, int) else tau[i])
+
+
 @dataclass(frozen=True)
 class Step:
     """One step of the reverse chain, as :func:`sample_progressive` yields it: the timestep ``t``, the
@@ -169,12 +219,14 @@ def _chunked_eps(eps_fn: EpsFn, x: torch.Tensor, t: int, chunk_size: int) -> tor
 def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
                        chunk_size: int = 2048, variance: str = "fixed_large",
                        dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-                       progress: bool = False, clip_x0: float | None = None):
+                       progress: bool = False, clip_x0: float | None = None, eta: float | None = None):
     """The ancestral DDPM chain as a generator of :class:`Step` s, x_T ~ N(0, I), t = T-1, ..., 0 (as
     improved-diffusion's ``p_sample_loop_progressive``): each step evaluates ``eps_fn`` on chunks of
     ``chunk_size`` rows and takes one :func:`reverse_step` of the whole batch. The last step's ``x_prev``
     is the sample. Random numbers: x_T, then one (n, d) draw per step t > 0, so the samples do not depend
-    on ``chunk_size``.
+    on ``chunk_size``. ``eta`` (a float in [0, 1]) runs the DDIM chain instead, one :func:`ddim_step` per
+    step (``variance`` is then unused; eta = 0 draws only x_T); on fewer steps, pass a respaced schedule
+    and :func:`respaced_eps`.
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
@@ -184,19 +236,23 @@ def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, gene
     check_choice("variance", variance, VARIANCES)
     clip_x0 = check_optional_float("clip_x0", clip_x0, 0.0, None, lo_open=True)
     check_bool("progress", progress)
+    eta = None if eta is None else check_eta(eta)
     if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     if not callable(eps_fn):
         raise ValueError(f"eps_fn must be callable as eps_fn(x_t, t), got {type(eps_fn).__name__}")
-    return _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, device, progress, clip_x0)
+    return _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, device, progress, clip_x0, eta)
 
 
-def _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, device, progress, clip_x0):
+def _chain(eps_fn, n, dim, schedule, generator, chunk_size, variance, dtype, device, progress, clip_x0, eta=None):
     x = torch.randn(n, dim, generator=generator, dtype=dtype, device=device)
     for t in tqdm(range(schedule.T - 1, -1, -1), disable=not progress, desc="sampling", unit="step"):
         with torch.no_grad():          # around each step only: never around the yield (the caller's own code)
-            x_prev, x0_hat = _reverse_step(x, t, _chunked_eps(eps_fn, x, t, chunk_size), schedule, generator,
-                                           variance, clip_x0)
+            eps_hat = _chunked_eps(eps_fn, x, t, chunk_size)
+            if eta is None:
+                x_prev, x0_hat = _reverse_step(x, t, eps_hat, schedule, generator, variance, clip_x0)
+            else:
+                x_prev, x0_hat = _ddim_step(x, t, eps_hat, schedule, generator, eta, clip_x0)
         yield Step(t, x, x0_hat, x_prev)
         x = x_prev
 
@@ -215,7 +271,8 @@ def _observers(observer) -> list:
 def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
            window: int = 0, chunk_size: int = 2048, variance: str = "fixed_large",
            dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-           progress: bool = False, clip_x0: float | None = None, observer=None) -> SampleResult:
+           progress: bool = False, clip_x0: float | None = None, observer=None,
+           eta: float | None = None) -> SampleResult:
     """Ancestral DDPM sampling through all T steps (:func:`sample_progressive`), keeping what is asked for.
 
     ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
@@ -223,12 +280,13 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
     function may reuse per-step work across the chunks, see ``ToyMLP.eps_for_sampling``); the samples do
     not depend on it. ``clip_x0``: see :func:`posterior_step_mean`. ``observer``: a callable
     ``observer(t, x_t, x0_hat)``, or a list of them, run at every step on the whole batch (e.g.
-    :class:`mode_interp.detect.WindowVariance`, a streaming Hal in O(n d) memory).
+    :class:`mode_interp.detect.WindowVariance`, a streaming Hal in O(n d) memory). ``eta``: the DDIM chain
+    instead of the ancestral one (:func:`sample_progressive`).
     """
     window = check_int("window", window, 0, check_schedule(schedule).T)
     observers = _observers(observer)
     steps = sample_progressive(eps_fn, n, dim, schedule, generator, chunk_size=chunk_size, variance=variance,
-                               dtype=dtype, device=device, progress=progress, clip_x0=clip_x0)
+                               dtype=dtype, device=device, progress=progress, clip_x0=clip_x0, eta=eta)
     x0_hat = torch.empty(window, n, dim, dtype=dtype, device=device) if window else None
     x = None
     for step in steps:
