@@ -8,7 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
@@ -31,3 +30,21 @@ def test_every_section_link_has_its_target():
     assert targets and links
     missing = sorted((name, link) for name, link in links if link not in targets)
     assert not missing, missing
+
+
+def _code_cells(notebook: Path) -> list:
+    return ["".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_chapters_read_as_prose_and_calls():
+    """The chapters hold prose, parameters, calls, figures and checks; the computing lives in the package:
+    at most 600 non-blank code lines over all chapters (hidden cells included), no function defined in a
+    notebook, and no code cell longer than 25 lines (the parameters cell excepted)."""
+    lines = {nb.name: sum(1 for cell in _code_cells(nb) for line in cell.splitlines() if line.strip())
+             for nb in NOTEBOOKS}
+    assert sum(lines.values()) <= 600, lines
+    defs = [nb.name for nb in NOTEBOOKS for cell in _code_cells(nb) if re.search(r"^\s*def ", cell, re.M)]
+    assert not defs, f"functions defined in notebooks: {defs}"
+    long = [(nb.name, len(cell.splitlines())) for nb in NOTEBOOKS for cell in _code_cells(nb)
+            if len(cell.splitlines()) > 25 and not cell.startswith("# Parameters")]
+    assert not long, f"code cells longer than 25 lines: {long}"
