@@ -48,3 +48,10 @@ def test_chapters_read_as_prose_and_calls():
     long = [(nb.name, len(cell.splitlines())) for nb in NOTEBOOKS for cell in _code_cells(nb)
             if len(cell.splitlines()) > 25 and not cell.startswith("# Parameters")]
     assert not long, f"code cells longer than 25 lines: {long}"
+
+
+def test_every_cell_has_an_id():
+    """nbformat 4.5 cells carry an ``id`` (a cell without one is a validator warning today, an error later)."""
+    missing = [(nb.name, i) for nb in NOTEBOOKS for i, c in enumerate(json.loads(nb.read_text())["cells"])
+               if not c.get("id")]
+    assert not missing, missing
