@@ -286,7 +286,7 @@ def validation_report(validation: dict) -> tuple:
          "mode spread, bf16 vs f32: mean (largest, sd over modes)", "seconds (f32 / bf16)"], rows)
     meta = validation[next(iter(studies))]
     numbers = {"spread_note": "; ".join(notes) + "." if notes else "No toy study in the record.",
-               "record": f"record: {meta['command']} | torch {meta['torch']}, {meta['threads']} thread(s), CPU "
+               "validation_record": f"record: {meta['command']} | torch {meta['torch']}, {meta['threads']} thread(s), CPU "
                          f"{meta['cpu_capability']}, native bfloat16: {meta['bf16_native']}, emulated: "
                          f"{meta['emulated']}, {meta['date']}"}
     return table, numbers, studies

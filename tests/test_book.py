@@ -115,7 +115,9 @@ def test_every_chapter_was_executed_by_the_build(html_dir):
         assert not [o for o in outputs if o.get("output_type") == "error"], f"{nb.name}: a cell raised"
         text = json.dumps(outputs)
         assert re.search(r"PASS (\[\w+\] )?[a-z]", text) and not re.search(r"FAIL (\[\w+\] )?[a-z]", text), nb.name
-        glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for o in outputs}
+        names = [o["metadata"]["scrapbook"]["name"] for o in outputs if o.get("metadata", {}).get("scrapbook")]
+        assert len(names) == len(set(names)), f"{nb.name} glues a key twice: {sorted({n for n in names if names.count(n) > 1})}"
+        glued = set(names)
         prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         cited = set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z0-9_]+)", prose))
         assert cited, f"{nb.name}: no glue references found (the regex is stale?)"

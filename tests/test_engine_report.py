@@ -87,7 +87,7 @@ def test_validation_report_recomputes_the_record(validation):
             assert f"every one of {len(rel)} modes within 2%" in numbers["spread_note"]
         else:
             assert studies[key]["spread"] is None and row[7] == "–"
-    assert validation["1d"]["command"] in numbers["record"]
+    assert validation["1d"]["command"] in numbers["validation_record"]
 
 
 def test_validation_report_with_fewer_studies(validation):
