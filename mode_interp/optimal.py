@@ -30,8 +30,11 @@ from .schedule import Schedule, check_schedule
 from .stats import wilson_interval
 
 
-def _terms(x_t: torch.Tensor, t, mixture: GaussianMixture, schedule: Schedule):
-    """Return (x_t in float64, sqrt(ab), v_t, r, m_bar = sum_k r_k mu_k), broadcastable to (n, d)."""
+def _terms(x_t: torch.Tensor, t, mixture: GaussianMixture, schedule: Schedule, tau: float = 1.0):
+    """Return (x_t in float64, sqrt(ab), v_t, r, m_bar = sum_k r_k mu_k), broadcastable to (n, d).
+
+    ``tau`` > 0 tempers the responsibilities, r_k = softmax_k(logit_k / tau) (1: the exact ones; the
+    tempered denoiser of :func:`mode_interp.smoothing.tempered_eps`)."""
     x = check_points("x_t", x_t, check_mixture(mixture).dim).to(torch.float64)
     ab = check_schedule(schedule).at("alpha_bar", t, x)
     ab = torch.as_tensor(ab, dtype=torch.float64).reshape(-1, 1) if isinstance(ab, torch.Tensor) \
@@ -42,7 +45,7 @@ def _terms(x_t: torch.Tensor, t, mixture: GaussianMixture, schedule: Schedule):
     diff = x[:, None, :] - sab[:, :, None] * means[None]                       # (n, K, d)
     logits = torch.log(torch.as_tensor(mixture.weights, device=x.device)) \
         - (diff ** 2).sum(-1) / (2 * v)                                        # (n, K)
-    r = torch.softmax(logits, dim=1)
+    r = torch.softmax(logits / tau if tau != 1.0 else logits, dim=1)
     return x, sab, v, r, r @ means
 
 
@@ -66,7 +69,12 @@ def score(x_t: torch.Tensor, t, mixture: GaussianMixture, schedule: Schedule) ->
 
 def optimal_eps(x_t: torch.Tensor, t, mixture: GaussianMixture, schedule: Schedule) -> torch.Tensor:
     """eps*(x_t, t) = -sqrt(1 - ab) score = E[eps | x_t], the minimiser of the eps-MSE loss."""
-    x, sab, v, _, m_bar = _terms(x_t, t, mixture, schedule)
+    return _eps(x_t, t, mixture, schedule, 1.0)
+
+
+def _eps(x_t, t, mixture, schedule, tau):
+    """sqrt(1 - ab) (x_t - sqrt(ab) m_bar) / v_t with m_bar from responsibilities tempered by ``tau``."""
+    x, sab, v, _, m_bar = _terms(x_t, t, mixture, schedule, tau)
     return ((1.0 - sab ** 2).sqrt() * (x - sab * m_bar) / v).to(x_t.dtype)
 
 

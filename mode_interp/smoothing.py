@@ -16,10 +16,10 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_callable, check_float, check_int, check_ints, check_points
+from ._validate import check_array, check_callable, check_float, check_int, check_ints, check_points
 from .data import GaussianMixture, check_mixture
 from .diffusion import x0_from_eps
-from .optimal import optimal_eps, ramp_width
+from .optimal import optimal_eps, ramp_width, transition_width
 from .schedule import Schedule, check_schedule
 
 
@@ -98,3 +98,69 @@ def learned_transition_width(model, mixture: GaussianMixture, schedule: Schedule
         r = implied_responsibility(x0_hat, x_t, t, mu_a, mu_b, mixture.sigma, schedule)
         widths.append(ramp_width(x_t[:, 0].numpy(), r[:, 0].numpy(), q))
     return np.array(widths)
+
+
+# ---------------------------------------------------------------- smoothness alone (chapter 6)
+
+def tempered_eps(x_t: torch.Tensor, t: int, mixture: GaussianMixture, schedule: Schedule,
+                 tau: float = 1.0) -> torch.Tensor:
+    """eps of the *tempered* optimal denoiser D_tau: the exact denoiser with its responsibilities softened,
+
+        r_k^(tau)(x_t) = softmax_k( (log w_k - ||x_t - sqrt(ab) mu_k||^2 / (2 v_t)) / tau ),
+        D_tau = (sqrt(ab) sigma^2 x_t + (1 - ab) sum_k r_k^(tau) mu_k) / v_t,
+        eps_tau = (x_t - sqrt(ab) D_tau) / sqrt(1 - ab).
+
+    Between two equal-weight modes the logit difference is linear in x_t with slope sqrt(ab) gap / v_t, so
+    tempering divides the slope by tau and multiplies the 10%-90% transition width by exactly tau:
+    w_tau(t) = tau w*(t) (:func:`mode_interp.optimal.transition_width`). ``tau = 1`` is the exact
+    denoiser; ``tau > 1`` is a smooth version of the step with no training and no finite data.
+    """
+    from .optimal import _eps
+    tau = check_float("tau", tau, 0.0, None, lo_open=True)
+    return _eps(check_points("x_t", x_t, check_mixture(mixture).dim), t, mixture, check_schedule(schedule), tau)
+
+
+def tempered_eps_fn(mixture: GaussianMixture, schedule: Schedule, tau):
+    """An eps function for :func:`mode_interp.diffusion.sample`: :func:`tempered_eps` with one temperature
+    for every step (a float) or one per timestep (an array of length T, ``tau[t]``, e.g.
+    :func:`matched_temperature`)."""
+    check_mixture(mixture)
+    check_schedule(schedule)
+    taus = np.broadcast_to(check_array("tau", tau, ndim=(0, 1)), (schedule.T,)) \
+        if np.ndim(tau) == 0 else check_array("tau", tau)
+    if taus.shape != (schedule.T,):
+        raise ValueError(f"tau must be one float or one value per timestep ({schedule.T}), got {len(taus)} values")
+    if np.any(taus <= 0):
+        raise ValueError(f"tau must be > 0, got a minimum of {taus.min():.3g}")
+    return lambda x_t, t: tempered_eps(x_t, t, mixture, schedule, float(taus[int(t)]))
+
+
+def matched_temperature(model, mixture: GaussianMixture, schedule: Schedule, ts, pair=(0, 1),
+                        q: float = 0.9) -> np.ndarray:
+    """The per-timestep temperature that gives the tempered denoiser the network's own transition width:
+
+        tau(t) = w_learned(t) / w*(t),
+
+    measured at the timesteps ``ts`` (:func:`learned_transition_width`, :func:`mode_interp.optimal.
+    transition_width`) and interpolated linearly in t in between (held constant beyond the first and last
+    measured t; a t where the ramp does not fit between the two modes is skipped). Returns T values."""
+    ts = np.array(check_ints("ts", ts, 0, check_schedule(schedule).T - 1, min_len=1))
+    if np.any(np.diff(ts) <= 0):
+        raise ValueError("ts must be strictly increasing timesteps")
+    gap = float(np.diff(np.sort(check_mixture(mixture, dim=1).means[:, 0])[list(pair)])[0])
+    ratio = learned_transition_width(model, mixture, schedule, ts, pair, q) \
+        / transition_width(schedule, gap, mixture.sigma, q)[ts]
+    ok = np.isfinite(ratio) & (ratio > 0)
+    if not ok.any():
+        raise ValueError("the network's transition width could not be measured at any of ts")
+    return np.interp(np.arange(schedule.T), ts[ok], ratio[ok])
+
+
+def empirical_mixture(points, sigma: float = 1e-6) -> GaussianMixture:
+    """The training set itself as a mixture of N (near-)point masses: its optimal denoiser
+    (:func:`mode_interp.optimal.exact_eps_fn` on it) is the *empirical* optimal denoiser, which a network
+    with unlimited capacity trained to zero loss on these N points would learn. Its chain returns training
+    points (memorisation: no interpolation, and no new samples either). ``sigma``: the width of each
+    mass (a tiny number; 0 is not a Gaussian)."""
+    points = check_points("points", points)
+    return GaussianMixture(points.double().numpy(), check_float("sigma", sigma, 0.0, None, lo_open=True))

@@ -7,6 +7,6 @@ self-consuming loop), ``toy_model`` (:mod:`.models`: a toy model trained with sn
 each) and ``selftest`` (:mod:`.selftest`: checks of the sweep machinery).
 """
 
-from . import loops, models, selftest  # noqa: F401  (registers the experiments)
+from . import loops, models, samplers, selftest  # noqa: F401  (registers the experiments)
 from .records import (EXPERIMENTS, SHIPPED_RESULTS, Experiment, as_spec, compute, find, get,  # noqa: F401
                       load_index, load_records, read_record, record_file, register, run, write)

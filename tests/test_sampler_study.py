@@ -1,0 +1,181 @@
+"""Chapter 6's tools: the sampler grid (mode_interp.sampler_study, the sampler_grid experiment) and
+smoothness without training (mode_interp.smoothing: the tempered and the empirical optimal denoisers)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import mode_interp as mi
+from mode_interp import optimal, sampler_study as ss, smoothing
+from mode_interp.diffusion import x0_from_eps
+from mode_interp.experiments import as_spec, compute
+from mode_interp.experiments.samplers import SamplerGrid
+from mode_interp.train import ToyConfig
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return mi.linear_schedule(1000), mi.mixture_1d((1.0, 2.0, 3.0), 0.05)
+
+
+def _width(eps_fn, schedule, t, mu_a=1.0, mu_b=2.0, sigma=0.05):
+    sab = math.sqrt(schedule.alpha_bar[t])
+    x_t = torch.linspace(sab * mu_a, sab * mu_b, 200_001, dtype=torch.float64)[:, None]
+    r = smoothing.implied_responsibility(x0_from_eps(x_t, t, eps_fn(x_t, t), schedule), x_t, t, mu_a, mu_b, sigma, schedule)
+    return optimal.ramp_width(x_t[:, 0].numpy(), r[:, 0].numpy())
+
+
+# ---------------------------------------------------------------- the tempered denoiser
+
+def test_temperature_one_is_the_exact_denoiser(setup):
+    schedule, mixture = setup
+    x = torch.linspace(0.0, 4.0, 301, dtype=torch.float64)[:, None]
+    for t in (0, 7, 100, 999):
+        assert torch.equal(smoothing.tempered_eps(x, t, mixture, schedule, 1.0), optimal.optimal_eps(x, t, mixture, schedule))
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.5, 3.0])
+def test_temperature_multiplies_the_transition_width(setup, tau):
+    schedule, mixture = setup
+    for t in (0, 5, 9):
+        w = _width(lambda x, s: smoothing.tempered_eps(x, s, mixture, schedule, tau), schedule, t)
+        assert w == pytest.approx(tau * optimal.transition_width(schedule, 1.0, 0.05)[t], rel=2e-3)
+
+
+def test_temperature_close_to_one_is_close_to_the_exact_denoiser(setup):
+    schedule, mixture = setup
+    x = torch.linspace(0.5, 3.5, 301, dtype=torch.float64)[:, None]
+    gaps = [float((smoothing.tempered_eps(x, 0, mixture, schedule, 1 + h) - optimal.optimal_eps(x, 0, mixture, schedule))
+                  .abs().max()) for h in (1e-1, 1e-2, 1e-3)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-2 * gaps[0] * 10
+
+
+def test_tempered_chain_hallucinates_more_as_tau_grows(setup):
+    schedule, mixture = setup
+    rates = []
+    for tau in (1.0, 5.0, 10.0):
+        x = mi.sample(smoothing.tempered_eps_fn(mixture, schedule, tau), 4_000, 1, schedule,
+                      torch.Generator().manual_seed(0)).x0
+        rates.append(float(mi.is_hallucinated(x, mixture).double().mean()))
+    assert rates[0] < 0.002 and rates[0] < rates[1] < rates[2]
+
+
+def test_tempered_eps_fn_takes_one_temperature_per_timestep(setup):
+    schedule, mixture = setup
+    tau = np.linspace(1.0, 3.0, schedule.T)
+    fn = smoothing.tempered_eps_fn(mixture, schedule, tau)
+    x = torch.linspace(0.5, 3.5, 11, dtype=torch.float64)[:, None]
+    assert torch.equal(fn(x, 500), smoothing.tempered_eps(x, 500, mixture, schedule, float(tau[500])))
+    with pytest.raises(ValueError, match="tau"):
+        smoothing.tempered_eps_fn(mixture, schedule, np.ones(10))
+    with pytest.raises(ValueError, match="tau"):
+        smoothing.tempered_eps_fn(mixture, schedule, -1.0)
+    with pytest.raises(ValueError, match="tau"):
+        smoothing.tempered_eps(x, 0, mixture, schedule, 0.0)
+
+
+def test_matched_temperature_recovers_a_known_temperature(setup):
+    schedule, mixture = setup
+    model = lambda x, t: smoothing.tempered_eps(x.double(), t, mixture, schedule, 2.0).float()   # a "network"
+    tau = smoothing.matched_temperature(model, mixture, schedule, [0, 3, 6, 9])
+    assert tau.shape == (schedule.T,)
+    assert np.allclose(tau[:10], 2.0, rtol=5e-3) and np.allclose(tau[10:], tau[9])
+    with pytest.raises(ValueError, match="ts"):
+        smoothing.matched_temperature(model, mixture, schedule, [5, 3])
+
+
+def test_empirical_denoiser_returns_training_points(setup):
+    schedule, _ = setup
+    points = torch.tensor([[1.0], [1.2], [2.0], [2.8], [3.0]], dtype=torch.float64)   # >> sqrt(1 - ab_0) apart
+    emp = smoothing.empirical_mixture(points)
+    x = mi.sample(mi.exact_eps_fn(emp, schedule), 500, 1, schedule, torch.Generator().manual_seed(1),
+                  dtype=torch.float64).x0
+    nearest = (x - points.T).abs().min(dim=1).values
+    assert float((nearest < 1e-3).double().mean()) > 0.9      # most samples are copies of a training point;
+    assert float((nearest < 0.05).double().mean()) > 0.98     # the rest average two close ones (the last step's
+                                                              # posterior mean at sqrt(1 - ab_0) = 0.03)
+    with pytest.raises(ValueError, match="sigma"):
+        smoothing.empirical_mixture(points, sigma=0.0)
+
+
+# ---------------------------------------------------------------- the sampler grid
+
+def test_exact_score_on_all_steps_does_not_hallucinate(setup):
+    schedule, mixture = setup
+    eps = mi.exact_eps_fn(mixture, schedule)
+    for sampler in (ss.Sampler(1000), ss.Sampler(1000, 0.0)):
+        row = ss.run(eps, mixture, schedule, sampler, 3_000, 0)
+        assert row["count"] <= 3 and row["n_nonfinite"] == 0 and math.isnan(row["auroc"])
+
+
+def test_few_steps_put_mass_between_the_modes(setup):
+    schedule, mixture = setup
+    row = ss.run(mi.exact_eps_fn(mixture, schedule), mixture, schedule, ss.Sampler(10, 0.0), 3_000, 0)
+    assert row["rate"] > 0.1 and 0.0 <= row["auroc"] <= 1.0
+
+
+def test_grid_summary_compare_and_table(setup):
+    schedule, mixture = setup
+    rows = ss.grid(mi.exact_eps_fn(mixture, schedule), mixture, schedule, ss.samplers((10, 20), (None, 0.0)), 500,
+                   seeds=(0, 1, 2))
+    assert len(rows) == 12 and {r["seed"] for r in rows} == {0, 1, 2}
+    summary = ss.summarise(rows)
+    ddpm = next(r for r in summary if r["sampler"] == "DDPM" and r["steps"] == 10)
+    v = [r["rate"] for r in rows if r["sampler"] == "DDPM" and r["steps"] == 10]
+    assert ddpm["mean"] == pytest.approx(np.mean(v)) and ddpm["lo"] < ddpm["mean"] < ddpm["hi"]
+    assert ddpm["count"] == sum(r["count"] for r in rows if r["sampler"] == "DDPM" and r["steps"] == 10)
+    cmp = ss.compare(rows, "DDPM", "DDIM eta=0", 10)
+    assert cmp["d"] == pytest.approx([a - b for a, b in zip(v, [r["rate"] for r in rows
+                                                               if r["sampler"] == "DDIM eta=0" and r["steps"] == 10])])
+    table = ss.table(summary)
+    assert table.count("\n") == 3 and "T' = 10" in table and "DDIM eta=0" in table
+    assert "|" in ss.table(ss.summarise(rows, "auroc"), "auroc")
+    with pytest.raises(ValueError, match="key"):
+        ss.summarise(rows, "loss")
+    with pytest.raises(ValueError, match="no rows"):
+        ss.compare(rows, "DDPM", "DDIM eta=0.3", 10)
+
+
+def test_one_model_per_seed(setup):
+    schedule, mixture = setup
+    eps = mi.exact_eps_fn(mixture, schedule)
+    rows = ss.grid({0: eps, 5: eps}, mixture, schedule, [ss.Sampler(10)], 200, seeds=(0, 5))
+    assert [r["seed"] for r in rows] == [0, 5]
+    with pytest.raises(ValueError, match="seeds"):
+        ss.grid({0: eps}, mixture, schedule, [ss.Sampler(10)], 200, seeds=(0, 1))
+
+
+def test_bad_sampler_input(setup):
+    schedule, mixture = setup
+    with pytest.raises(ValueError, match="eta"):
+        ss.Sampler(10, 1.5)
+    with pytest.raises(ValueError, match="steps"):
+        ss.Sampler(1)
+    with pytest.raises(TypeError, match="sampler"):
+        ss.run(mi.exact_eps_fn(mixture, schedule), mixture, schedule, "DDIM", 10, 0)
+    with pytest.raises(ValueError, match="steps"):
+        ss.chain(mi.exact_eps_fn(mixture, schedule), schedule, 2000)
+    with pytest.raises(ValueError, match="etas"):
+        ss.samplers((10,), ())
+
+
+def test_sampler_grid_experiment_on_the_exact_score():
+    spec = as_spec("sampler_grid", {"model": {"n_train": 100}, "score": "exact", "steps": [10, 1000],
+                                    "etas": [None, 0.0], "n_samples": 400, "seed": 1})
+    assert isinstance(spec, SamplerGrid) and spec.config.data_seed == 1
+    assert SamplerGrid.from_dict(spec.to_dict()) == spec
+    record = compute("sampler_grid", spec)
+    rows = record["result"]["rows"]
+    assert [(r["sampler"], r["steps"]) for r in rows] == [("DDPM", 10), ("DDPM", 1000), ("DDIM eta=0", 10),
+                                                          ("DDIM eta=0", 1000)]
+    assert record["result"]["reference"]["gate"]["passed"] in (True, False)
+    with pytest.raises(ValueError, match="score"):
+        as_spec("sampler_grid", {"model": {}, "score": "learnt"})
+    with pytest.raises(ValueError, match="eta"):
+        as_spec("sampler_grid", {"model": {}, "etas": [2.0]})
+    with pytest.raises(ValueError, match="digits_pca"):
+        SamplerGrid(ToyConfig(data="digits_pca", n_train=100))
