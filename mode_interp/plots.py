@@ -505,3 +505,54 @@ def plot_steps_curve(curve: dict) -> Figure:
         ax.legend(fontsize=8)
     axes[0].set_yscale("log")
     return fig
+
+
+def plot_sampler_grid(panels: dict, key: str = "rate") -> Figure:
+    """One panel per entry of ``panels`` (title -> :func:`mode_interp.sampler_study.summarise` rows), one
+    line per sampler against the number of sampling steps T' (log scale): the mean over seeds with its
+    between-seed interval as error bars (the hallucinated fraction on a symlog axis, or the AUROC)."""
+    fig = Figure(figsize=(5.2 * len(panels), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    for ax, (title, summary) in zip(axes, panels.items()):
+        for i, name in enumerate(dict.fromkeys(r["sampler"] for r in summary)):
+            rows = sorted((r for r in summary if r["sampler"] == name and np.isfinite(r["mean"])), key=lambda r: r["steps"])
+            steps = np.array([r["steps"] for r in rows])
+            mean = np.array([r["mean"] for r in rows])
+            lo = np.array([r["lo"] if np.isfinite(r["lo"]) else r["mean"] for r in rows])
+            hi = np.array([r["hi"] if np.isfinite(r["hi"]) else r["mean"] for r in rows])
+            ax.errorbar(steps, mean, yerr=[np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)], fmt="o-",
+                        color=f"C{i}", capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("sampling steps T'")
+        ax.set_title(title)
+        if key == "rate":
+            ax.set_yscale("symlog", linthresh=1e-3)
+        else:
+            ax.axhline(0.5, color="k", ls=":", lw=1)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("hallucinated fraction (> 5σ)" if key == "rate" else "Hal AUROC (last steps)")
+    return fig
+
+
+def plot_temperature_curve(summary: list, matched: dict | None = None) -> Figure:
+    """The hallucinated fraction of the tempered exact denoiser against its temperature tau (log-log;
+    mean over seeds with its between-seed interval), with ``matched`` = {label: (rate, lo, hi)}
+    drawn as horizontal bands (e.g. the learned model's rate and the width-matched tempered one's)."""
+    fig = Figure(figsize=(6.5, 3.8), layout="constrained")
+    ax = fig.subplots()
+    rows = sorted(summary, key=lambda r: r["tau"])
+    tau = np.array([r["tau"] for r in rows])
+    mean = np.array([r["mean"] for r in rows])
+    lo = np.array([r["lo"] if np.isfinite(r["lo"]) else r["mean"] for r in rows])
+    hi = np.array([r["hi"] if np.isfinite(r["hi"]) else r["mean"] for r in rows])
+    ax.errorbar(tau, mean, yerr=[np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)], fmt="o-", color="k",
+                capsize=3, label="tempered exact denoiser, constant τ")
+    for i, (label, (rate, r_lo, r_hi)) in enumerate((matched or {}).items()):
+        ax.axhspan(r_lo, r_hi, color=f"C{i}", alpha=0.2)
+        ax.axhline(rate, color=f"C{i}", lw=1.5, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("temperature τ (transition width × τ)")
+    ax.set_ylabel("hallucinated fraction (> 5σ)")
+    ax.legend(fontsize=8)
+    return fig

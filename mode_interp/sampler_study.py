@@ -29,6 +29,7 @@ from ._validate import check_bool, check_callable, check_float, check_int, check
 from .data import GaussianMixture, check_mixture
 from .detect import WindowVariance, auroc
 from .diffusion import check_eta, respaced_eps, sample
+from .optimal import exact_eps_fn
 from .hallucination import is_hallucinated
 from .report import markdown_table
 from .schedule import Schedule, check_schedule, respace
@@ -122,30 +123,32 @@ def grid(eps_fns, mixture: GaussianMixture, schedule: Schedule, chains, n: int, 
     return [run(eps_fns[s], mixture, schedule, c, n, s, **kw) for c in chains for s in seeds]
 
 
-def _cells(rows, name, steps, key):
-    v = [r[key] for r in rows if r["sampler"] == name and r["steps"] == steps]
-    return np.array(v, dtype=float)
+def _cells(rows, by, group, key):
+    return np.array([r[key] for r in rows if tuple(r[b] for b in by) == group], dtype=float)
 
 
-def summarise(rows, key: str = "rate", confidence: float = 0.95) -> list:
-    """Per (sampler, T'): the mean of ``key`` over seeds with its between-seed t-interval (``lo``, ``hi``;
-    NaN bounds for a single seed) and, for the rate, the pooled count with its Wilson interval. NaN
-    values (an AUROC with too few of one class) are left out and counted in ``n_missing``."""
+def summarise(rows, key: str = "rate", confidence: float = 0.95, by=("sampler", "steps")) -> list:
+    """Per group of rows with equal ``by`` fields (default: per sampler and T'): the mean of ``key`` over
+    seeds with its between-seed t-interval (``lo``, ``hi``; NaN bounds for a single seed) and, for the
+    rate, the pooled count with its Wilson interval. NaN values (an AUROC with too few of one class) are
+    left out and counted in ``n_missing``."""
     if key not in ("rate", "auroc"):
         raise ValueError(f"key must be 'rate' or 'auroc', got {key!r}")
+    rows, by = list(rows), tuple(by)
+    if not rows or any(b not in r for r in rows for b in by + (key,)):
+        raise ValueError(f"rows must be a non-empty list of rows with the fields {by + (key,)}")
     out = []
-    for name, steps in dict.fromkeys((r["sampler"], r["steps"]) for r in rows):
-        v = _cells(rows, name, steps, key)
+    for group in dict.fromkeys(tuple(r[b] for b in by) for r in rows):
+        v = _cells(rows, by, group, key)
         ok = v[np.isfinite(v)]
-        row = {"sampler": name, "steps": steps, "n_seeds": len(ok), "n_missing": int(len(v) - len(ok)),
-               "values": ok.tolist()}
+        row = {**dict(zip(by, group)), "n_seeds": len(ok), "n_missing": int(len(v) - len(ok)), "values": ok.tolist()}
         if len(ok) >= 2:
             row.update({q: mean_interval(ok, confidence)[q] for q in ("mean", "lo", "hi", "sd")})
         else:
             row.update({"mean": float(ok[0]) if len(ok) else math.nan, "lo": math.nan, "hi": math.nan, "sd": math.nan})
         if key == "rate":
-            count = int(sum(_cells(rows, name, steps, "count")))
-            total = int(sum(_cells(rows, name, steps, "n")))
+            count = int(sum(_cells(rows, by, group, "count")))
+            total = int(sum(_cells(rows, by, group, "n")))
             row.update({"count": count, "n": total, "pooled": count / total,
                         "pooled_lo": wilson_interval(count, total)[0], "pooled_hi": wilson_interval(count, total)[1]})
         out.append(row)
@@ -183,3 +186,225 @@ def table(summary, key: str = "rate") -> str:
     return markdown_table(["sampler"] + [f"T' = {s:,}" for s in steps],
                           [[name] + [_cell(at[name, s], scale, digits) if (name, s) in at else "" for s in steps]
                            for name in names])
+
+
+# ---------------------------------------------------------------- smoothness alone (no network)
+
+def _rate_row(x: torch.Tensor, mixture: GaussianMixture, k: float, **fields) -> dict:
+    labels = ~torch.isfinite(x).all(dim=1)
+    labels[~labels] = is_hallucinated(x[~labels], mixture, k)
+    count = int(labels.sum())
+    return {**fields, "n": len(x), "count": count, "rate": count / len(x)}
+
+
+def tempered_rates(mixture: GaussianMixture, schedule: Schedule, taus, n: int, seeds=(0, 1, 2),
+                   k: float = 5.0) -> list:
+    """The paper's sampler (ancestral, all T steps) on the tempered optimal denoiser
+    (:func:`mode_interp.smoothing.tempered_eps`) at each constant temperature of ``taus``, one chain per
+    seed: rows ``{"tau", "seed", "n", "count", "rate"}`` (tau = 1 is the exact score)."""
+    from .smoothing import tempered_eps_fn
+    seeds = check_ints("seeds", seeds, 0, None, min_len=1)
+    n, k = check_int("n", n, 1, None), check_float("k", k, 0.0, None, lo_open=True)
+    rows = []
+    for tau in taus:
+        eps = tempered_eps_fn(mixture, schedule, check_float("taus", tau, 0.0, None, lo_open=True))
+        for seed in seeds:
+            x = sample(eps, n, mixture.dim, schedule, torch.Generator().manual_seed(seed)).x0
+            rows.append(_rate_row(x, mixture, k, tau=float(tau), seed=seed))
+    return rows
+
+
+def matched_rates(models: dict, mixture: GaussianMixture, schedule: Schedule, ts, n: int, k: float = 5.0,
+                  pair=(0, 1)) -> list:
+    """For each ``{seed: network}``: the temperature schedule tau(t) that gives the exact denoiser that
+    network's own transition width at every t (:func:`mode_interp.smoothing.matched_temperature`, measured
+    at ``ts``), and the paper's sampler on that tempered denoiser (seeded with the replicate's seed). Rows
+    ``{"seed", "tau", "tau_0", "tau_max", "n", "count", "rate"}`` (``tau``: the T values)."""
+    from .smoothing import matched_temperature, tempered_eps_fn
+    if not isinstance(models, dict) or not models:
+        raise ValueError(f"models must be a non-empty dict {{seed: network}}, got {type(models).__name__}")
+    rows = []
+    for seed, model in models.items():
+        tau = matched_temperature(model, mixture, schedule, ts, pair)
+        x = sample(tempered_eps_fn(mixture, schedule, tau), check_int("n", n, 1, None), mixture.dim, schedule,
+                   torch.Generator().manual_seed(check_int("seed", seed, 0, None))).x0
+        rows.append(_rate_row(x, mixture, k, seed=seed, tau=tau.tolist(), tau_0=float(tau[0]),
+                              tau_max=float(tau.max())))
+    return rows
+
+
+def memorisation(points, mixture: GaussianMixture, schedule: Schedule, n: int, seed: int = 0, k: float = 5.0,
+                 copy_radius: float = 1e-3) -> dict:
+    """The paper's sampler on the *empirical* optimal denoiser of the training set ``points``
+    (:func:`mode_interp.smoothing.empirical_mixture`): the hallucinated share against ``mixture`` and the
+    share of samples within ``copy_radius`` of a training point (``copies``), with the median distance to
+    the nearest training point."""
+    from .smoothing import empirical_mixture
+    emp = empirical_mixture(points)
+    x = sample(exact_eps_fn(emp, schedule), check_int("n", n, 1, None), emp.dim, schedule,
+               torch.Generator().manual_seed(check_int("seed", seed, 0, None)), dtype=torch.float64).x0
+    pts = torch.as_tensor(emp.means)
+    nearest = torch.cat([torch.cdist(x[i:i + 4096], pts).min(dim=1).values for i in range(0, len(x), 4096)])
+    radius = check_float("copy_radius", copy_radius, 0.0, None, lo_open=True)
+    return {**_rate_row(x, mixture, k, seed=seed), "n_points": len(pts), "copies": float((nearest < radius).double().mean()),
+            "median_distance": float(nearest.median()), "copy_radius": radius}
+
+
+# ---------------------------------------------------------------- chapter 6's numbers
+
+def short_name(sampler: str) -> str:
+    """A glue-key-safe name: "DDPM" -> "ddpm", "DDIM eta=0.5" -> "ddim05"."""
+    return sampler.lower().replace(" eta=", "").replace(".", "")
+
+
+def numbers(summary, prefix: str = "") -> dict:
+    """A flat dict for the prose: ``<prefix><sampler>_<T'>`` (the mean over seeds) with ``_lo`` / ``_hi``
+    (its between-seed interval) and, for a rate summary, ``_pooled_hi`` (the pooled Wilson upper bound)."""
+    out = {}
+    for r in summary:
+        key = f"{prefix}{short_name(r['sampler'])}_{r['steps']}"
+        out.update({key: r["mean"], f"{key}_lo": r["lo"], f"{key}_hi": r["hi"]})
+        if "pooled_hi" in r:
+            out[f"{key}_pooled_hi"] = r["pooled_hi"]
+    return out
+
+
+def per_seed(rows, sampler: str, steps: int, key: str = "rate") -> dict:
+    """``{seed: value}`` of one sampler at one T'."""
+    return {r["seed"]: r[key] for r in rows if r["sampler"] == sampler and r["steps"] == steps}
+
+
+def record_rows(records) -> list:
+    """The rows of ``sampler_grid`` records (e.g. :func:`mode_interp.sweep.sweep_records`), each tagged with
+    its record's ``score`` ("learned" / "exact")."""
+    return [{**row, "score": rec["spec"]["score"]} for rec in records for row in rec["result"]["rows"]]
+
+
+def gate_table(records) -> str:
+    """The strict quality gate of each learned replicate's paper chain (DDPM, all T steps), from
+    ``sampler_grid`` records: share within 3 sigma, median and worst mode spread over the exact chain's,
+    worst mode weight x K, and the verdict."""
+    rows = []
+    for rec in records:
+        if rec["spec"]["score"] != "learned":
+            continue
+        g = rec["result"]["reference"]["gate"]
+        rows.append([rec["spec"]["seed"], f"{g['within']:.2%}", f"{g['median_spread_ratio']:.2f}",
+                     f"{g['worst_spread_ratio']:.2f}", f"{g['worst_weight_ratio']:.2f}",
+                     "passes" if g["passed"] else "fails: " + "; ".join(k for k, ok in g["checks"].items() if not ok)])
+    return markdown_table(["replicate", "within 3σ", "median spread / exact", "worst spread / exact",
+                           "worst weight × K", "strict gate"], rows)
+
+
+def tau_table(summary) -> str:
+    """The tempered denoiser's hallucinated fraction per temperature: mean over seeds [between-seed
+    interval] and the pooled count with its 99.9% Wilson interval."""
+    return markdown_table(["τ", "hallucinated, % (mean [95% between seeds])", "pooled count / n", "pooled 99.9% Wilson"],
+                          [[f"{r['tau']:g}", _cell(r, 100.0, 3), f"{r['count']:,} / {r['n']:,}",
+                            f"[{r['pooled_lo']:.3%}, {r['pooled_hi']:.3%}]"] for r in sorted(summary, key=lambda r: r["tau"])])
+
+
+def _pooled(rows) -> tuple:
+    count, n = sum(r["count"] for r in rows), sum(r["n"] for r in rows)
+    return (count / n, *wilson_interval(count, n))
+
+
+def matched_comparison(matched, learned_rows, steps: int = 1000) -> dict:
+    """Each replicate's width-matched tempered rate (:func:`matched_rates`) beside its network's rate on the
+    paper's chain (DDPM on ``steps`` steps, from ``learned_rows``): a Markdown ``table``, the pooled rates
+    with 99.9% Wilson intervals (``bands``, for :func:`mode_interp.plots.plot_temperature_curve`) and the
+    per-replicate ``ratios`` (tempered / learned)."""
+    learned = {r["seed"]: r for r in learned_rows if r["sampler"] == "DDPM" and r["steps"] == steps}
+    missing = [m["seed"] for m in matched if m["seed"] not in learned]
+    if missing:
+        raise ValueError(f"learned_rows hold no DDPM chain on {steps} steps for replicates {missing}")
+    table, ratios = [], {}
+    for m in matched:
+        ref = learned[m["seed"]]
+        ratios[m["seed"]] = m["rate"] / ref["rate"] if ref["rate"] > 0 else math.inf
+        lo, hi = wilson_interval(m["count"], m["n"])
+        r_lo, r_hi = wilson_interval(ref["count"], ref["n"])
+        table.append([m["seed"], f"{m['tau_0']:.1f}", f"{ref['rate']:.3%} [{r_lo:.3%}, {r_hi:.3%}] (n = {ref['n']:,})",
+                      f"{m['rate']:.3%} [{lo:.3%}, {hi:.3%}] (n = {m['n']:,})", f"{ratios[m['seed']]:.2f}"])
+    learned_pooled = _pooled([learned[m["seed"]] for m in matched])
+    return {"table": markdown_table(["replicate", "τ(0)", "network, DDPM (99.9% Wilson)",
+                                     "width-matched tempered denoiser (99.9% Wilson)", "ratio"], table),
+            "bands": {"networks (DDPM, all steps)": learned_pooled, "width-matched tempered": _pooled(matched)},
+            "ratios": ratios, "tau_0": [m["tau_0"] for m in matched], "learned": learned_pooled,
+            "matched": _pooled(matched)}
+
+
+def _at(summary, sampler: str, steps: int) -> dict:
+    return next(r for r in summary if r["sampler"] == sampler and r["steps"] == steps)
+
+
+def _ddim_verdict(cmp: dict) -> str:
+    more = cmp["mean"] > 0 and cmp["n_agree"] == len(cmp["d"]) and cmp["p_one_sided"] < 0.05
+    return ("yes: DDIM (eta = 0) hallucinates more in every replicate, paired p = "
+            if more else "not shown: paired p = ") + f"{cmp['p_one_sided']:.3f}, {cmp['n_agree']} of {len(cmp['d'])} agree"
+
+
+def chapter_numbers(exact, learned, auroc, ddim_vs_ddpm, comparison, memo, records, live) -> dict:
+    """Chapter 6's glued numbers and verdicts, all recomputed from this run's results and the records."""
+    ratios = list(comparison["ratios"].values())
+    few = [r["mean"] for r in auroc if r["steps"] <= 100 and math.isfinite(r["mean"])]
+    return {
+        "verdict_steps": f"yes: the exact score hallucinates {_at(exact, 'DDPM', 10)['mean']:.0%} (DDPM) at 10 steps, "
+                         f"{_at(exact, 'DDPM', 1000)['mean']:.2%} at 1,000",
+        "verdict_ddim": _ddim_verdict(ddim_vs_ddpm),
+        "verdict_hal": f"on all steps AUROC {_at(auroc, 'DDPM', 1000)['mean']:.3f} (DDPM), "
+                       f"{_at(auroc, 'DDIM eta=0', 1000)['mean']:.3f} (DDIM eta = 0); at T' <= 100 at most "
+                       f"{max(few):.2f}: the detector needs many fine steps, not noise",
+        "verdict_matched": f"tempered {comparison['matched'][0]:.2%} vs network {comparison['learned'][0]:.2%} "
+                           f"(ratio {min(ratios):.2f}–{max(ratios):.2f} per replicate)",
+        "verdict_memo": f"no: {memo['copies']:.0%} of samples copy a training point, {memo['count']} hallucinated",
+        "ddim_diff": ddim_vs_ddpm["mean"], "ddim_diff_lo": ddim_vs_ddpm["lo"], "ddim_diff_hi": ddim_vs_ddpm["hi"],
+        "ddim_agree": ddim_vs_ddpm["n_agree"], "ddim_p": ddim_vs_ddpm["p_one_sided"],
+        "tau0_min": min(comparison["tau_0"]), "tau0_max": max(comparison["tau_0"]),
+        "matched_rate": comparison["matched"][0], "matched_lo": comparison["matched"][1],
+        "matched_hi": comparison["matched"][2], "learned_rate": comparison["learned"][0],
+        "learned_lo": comparison["learned"][1], "learned_hi": comparison["learned"][2],
+        "ratio_min": min(ratios), "ratio_max": max(ratios),
+        "memo_copies": memo["copies"], "memo_n": memo["n"], "memo_median": memo["median_distance"],
+        "memo_count": memo["count"],
+    }
+
+
+def _intervals_overlap(a: dict, b: dict) -> bool:
+    a_lo, a_hi = wilson_interval(a["count"], a["n"])
+    b_lo, b_hi = wilson_interval(b["count"], b["n"])
+    return a_lo <= b_hi and b_lo <= a_hi
+
+
+def chapter_claims(exact, learned_rows, auroc, ddim_vs_ddpm, tempered, comparison, memo, records, live) -> tuple:
+    """Chapter 6's check cell: ``(claims, sanity)`` for :func:`mode_interp.report.check`."""
+    ex = {(r["sampler"], r["steps"]): r for r in exact}
+    au = {(r["sampler"], r["steps"]): r for r in auroc}
+    names = list(dict.fromkeys(r["sampler"] for r in exact))
+    record0 = {(r["sampler"], r["steps"]): r for r in learned_rows if r["seed"] == 0}
+    ratios = list(comparison["ratios"].values())
+    tau = {r["tau"]: r for r in tempered}
+    claims = {
+        "exact score, all 1,000 steps: every sampler's pooled 99.9% upper bound < 0.1%":
+            all(ex[n, 1000]["pooled_hi"] < 1e-3 for n in names),
+        "exact score, 10 steps: every sampler hallucinates > 10% (lower between-seed bound)":
+            all(ex[n, 10]["lo"] > 0.10 for n in names),
+        "learned, 1,000 steps: DDIM eta=0 > DDPM in every replicate (paired one-sided p < 0.05)":
+            ddim_vs_ddpm["n_agree"] == len(ddim_vs_ddpm["d"]) and ddim_vs_ddpm["p_one_sided"] < 0.05,
+        "learned, 1,000 steps: Hal AUROC > 0.95 on DDPM in every replicate": min(au["DDPM", 1000]["values"]) > 0.95,
+        "learned, T' <= 100: Hal AUROC < 0.7 for every sampler (mean over replicates)":
+            all(r["mean"] < 0.7 for r in auroc if r["steps"] <= 100 and math.isfinite(r["mean"])),
+        "tempered, tau = 1 (the exact score): pooled 99.9% upper bound < 0.1%": tau[1.0]["pooled_hi"] < 1e-3,
+        "tempered: the rate rises with tau from 2 to 20 (disjoint pooled 99.9% intervals)":
+            all(tau[a]["pooled_hi"] < tau[b]["pooled_lo"] for a, b in ((2.0, 5.0), (5.0, 10.0), (10.0, 20.0))),
+        "width-matched tempered denoiser within a factor 2 of its network in every replicate":
+            all(0.5 <= r <= 2.0 for r in ratios),
+        "empirical optimal denoiser: >= 90% copies, no hallucination": memo["copies"] >= 0.9 and memo["count"] == 0,
+        "live rerun of replicate 0 agrees with its record (99.9% Wilson intervals overlap)":
+            all(_intervals_overlap(r, record0[r["sampler"], r["steps"]]) for r in live),
+    }
+    sanity = {
+        "every record is the learned or the exact score of the same spec": {r["spec"]["score"] for r in records} <= {"learned", "exact"},
+        "3 replicates per learned cell": all(r["n_seeds"] + r["n_missing"] == 3 for r in auroc),
+    }
+    return claims, sanity

@@ -47,6 +47,16 @@ def test_a_2d_record_holds_the_off_mode_breakdown(tmp_path, monkeypatch):
     assert row["hallucination"]["n"] == 300 and row["hallucination"]["count"] >= row["non_finite"]
 
 
+def test_a_continuation_is_measured_at_its_last_step(tmp_path, monkeypatch):
+    """A run with a final step decay (``ToyConfig.continued``, e.g. the paper's 100k steps then a lower rate)
+    is measured as one model; its parent is trained (and cached) on the way."""
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path / "cache"))
+    config = ToyConfig(**MODEL).continued(10, 1e-4)
+    rec = records.compute("toy_model", {"model": config.to_dict(), "n_samples": 200})
+    assert [r["step"] for r in rec["result"]["rows"]] == [40]
+    assert load_or_train(ToyConfig(**MODEL), progress=False, shipped=False).from_cache
+
+
 def test_a_size_sweep_changes_only_the_size_and_the_replicate(tmp_path, monkeypatch):
     monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path / "cache"))
     sweep = S.check_sweep({"name": "tiny_sizes", "experiment": "toy_model",
@@ -70,6 +80,8 @@ def test_a_size_sweep_changes_only_the_size_and_the_replicate(tmp_path, monkeypa
     ({"model": MODEL, "bogus": 1}, "bogus"),
     ({"model": {**MODEL, "colour": 1}}, "colour"),
     ({"model": {**MODEL, "data": "digits_pca"}}, "digits_pca"),
+    ({"model": {**MODEL, "steps": 40, "continue_from": 30, "late_from": 30, "late_lr": 1e-4}, "at_steps": [35]},
+     "continuation"),
     ({"at_steps": [1]}, "model"),
 ])
 def test_bad_specs(spec, name):

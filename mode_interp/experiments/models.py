@@ -43,11 +43,14 @@ class ToyModel:
     def __post_init__(self):
         if not isinstance(self.model, ToyConfig):
             raise TypeError(f"model must be a ToyConfig, got {type(self.model).__name__}")
-        if self.model.data == "digits_pca" or self.model.continue_from:
-            raise ValueError("toy_model measures a plain Gaussian-mixture run (not digits_pca, no continue_from)")
+        if self.model.data == "digits_pca":
+            raise ValueError("toy_model measures a Gaussian-mixture run (not digits_pca)")
         if isinstance(self.at_steps, (str, bytes)) or not hasattr(self.at_steps, "__iter__"):
             raise ValueError(f"at_steps must be a list of training steps, got {self.at_steps!r}")
         steps = sorted({check_int("at_steps", s, 1, self.model.steps) for s in self.at_steps} | {self.model.steps})
+        if self.model.continue_from and steps != [self.model.steps]:
+            raise ValueError("a continuation (continue_from > 0) is measured at its last step only: at_steps must "
+                             f"be empty or [{self.model.steps}], got {list(self.at_steps)}")
         object.__setattr__(self, "at_steps", tuple(steps))
         check_int("seed", self.seed, 0, 999)
         check_int("n_samples", self.n_samples, 1, 10_000_000)
@@ -129,7 +132,8 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
 def run(spec: ToyModel) -> tuple:
     config = spec.config
     snapshots = spec.at_steps[:-1]
-    final = load_or_train(config, progress=False, checkpoint_every=spec.checkpoint_every, snapshots=snapshots)
+    final = load_or_train(config, progress=False, checkpoint_every=0 if config.continue_from else spec.checkpoint_every,
+                          snapshots=snapshots)
     rows, seconds = [], 0.0
     for step in spec.at_steps:
         trained = final if step == config.steps else load_or_train(config.at_step(step), progress=False,
