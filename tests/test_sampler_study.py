@@ -179,3 +179,23 @@ def test_sampler_grid_experiment_on_the_exact_score():
         as_spec("sampler_grid", {"model": {}, "etas": [2.0]})
     with pytest.raises(ValueError, match="digits_pca"):
         SamplerGrid(ToyConfig(data="digits_pca", n_train=100))
+
+
+def test_matched_comparison_and_tables():
+    learned = [{"sampler": "DDPM", "steps": 1000, "seed": s, "count": c, "n": 10_000, "rate": c / 10_000}
+               for s, c in ((0, 20), (1, 30))]
+    matched = [{"seed": s, "count": c, "n": 5_000, "rate": c / 5_000, "tau_0": 20.0 + s} for s, c in ((0, 12), (1, 9))]
+    cmp = ss.matched_comparison(matched, learned)
+    assert cmp["ratios"] == pytest.approx({0: (12 / 5_000) / 0.002, 1: (9 / 5_000) / 0.003})
+    assert cmp["learned"][0] == pytest.approx(50 / 20_000) and cmp["matched"][0] == pytest.approx(21 / 10_000)
+    assert cmp["learned"][1] < cmp["learned"][0] < cmp["learned"][2]
+    assert cmp["table"].count("\n") == 3
+    with pytest.raises(ValueError, match="replicates \\[2\\]"):
+        ss.matched_comparison(matched + [{**matched[0], "seed": 2}], learned)
+    tempered = ss.summarise([{"tau": t, "seed": s, "count": c, "n": 100, "rate": c / 100}
+                             for t, c in ((1.0, 0), (5.0, 3)) for s in (0, 1)], by=("tau",))
+    assert [r["tau"] for r in tempered] == [1.0, 5.0] and tempered[1]["count"] == 6
+    assert ss.tau_table(tempered).count("\n") == 3
+    nums = ss.numbers(ss.summarise([{**r, "auroc": 0.5} for r in learned]), "x_")
+    assert nums["x_ddpm_1000"] == pytest.approx(0.0025) and "x_ddpm_1000_pooled_hi" in nums
+    assert ss.short_name("DDIM eta=0.5") == "ddim05"
