@@ -297,6 +297,7 @@ def steps_curve(records) -> dict:
             out.setdefault(model["data"], []).append({**row, "n": row["hallucination"]["n"],
                                                       "passed": row["gate"]["passed"], "lr": model["lr"],
                                                       "late_from": model.get("late_from", 0),
+                                                      "late_lr": model.get("late_lr", 0.0),
                                                       "precision": rec.get("precision", "float32")})
     for rows in out.values():
         rows.sort(key=lambda r: r["step"])
@@ -304,6 +305,13 @@ def steps_curve(records) -> dict:
         if len(set(steps)) != len(steps):
             raise ValueError(f"two records measure the same data set at the same step: {steps}")
     return out
+
+
+def _step_label(row: dict) -> str:
+    """"50,000", or "100,000 + 10,000 at lr 1e-04" for a run that ends with a step decay."""
+    if not row["late_from"]:
+        return f"{row['step']:,}"
+    return f"{row['late_from']:,} + {row['step'] - row['late_from']:,} at lr {row['late_lr']:.0e}"
 
 
 def steps_table(curve: dict) -> str:
@@ -319,7 +327,7 @@ def steps_table(curve: dict) -> str:
             h, g = r["hallucination"], r["gate"]
             b = r.get("breakdown")
             first = b["regions"]["first"] if b else None
-            body.append([data, f"{r['step']:,}", f"{r['n']:,}", f"{h['rate']:.2%} [{h['lo']:.2%}, {h['hi']:.2%}]",
+            body.append([data, _step_label(r), f"{r['n']:,}", f"{h['rate']:.2%} [{h['lo']:.2%}, {h['hi']:.2%}]",
                          f"{g['within']:.1%} (true {g['true_within']:.1%})",
                          f"{g['median_spread_ratio']:.2f} / {g['worst_spread_ratio']:.2f}",
                          f"{len(g['blurred'])}", f"{b['shoulder_share']:.1%}" if b else "",
@@ -332,8 +340,10 @@ def steps_table(curve: dict) -> str:
 
 def steps_numbers(curve: dict) -> dict:
     """The named numbers of a :func:`steps_curve` that the chapter glues, per data set ``d`` at its last
-    measured step: ``d_last_step``, ``d_rate``, ``d_within``, ``d_median_spread``, ``d_passed``,
-    ``d_first_share`` (2-D), and ``d_n`` (samples per step); plus ``n_steps`` (steps measured, over all)
+    measured step: ``d_last_step``, ``d_last_label`` (with its step decay, if any), ``d_rate``, ``d_within``,
+    ``d_median_spread``, ``d_passed``, ``d_first_share`` (2-D), and ``d_n`` (samples per step); at its last
+    step without a decay: ``d_plain_step``, ``d_plain_rate``, ``d_plain_within``, ``d_plain_median_spread``;
+    plus ``n_steps`` (steps measured, over all)
     and ``status``, the gate's verdict on the last snapshots in words."""
     if not isinstance(curve, dict) or not curve:
         raise ValueError("curve must be a non-empty steps_curve dict")
@@ -344,6 +354,11 @@ def steps_numbers(curve: dict) -> dict:
                      f"passes the strict gate on {', '.join(passed)} only")
     for data, rows in curve.items():
         last = rows[-1]
+        plain = [r for r in rows if not r["late_from"]][-1]
+        out.update({f"{data}_plain_step": plain["step"], f"{data}_plain_rate": plain["hallucination"]["rate"],
+                    f"{data}_plain_within": plain["gate"]["within"],
+                    f"{data}_plain_median_spread": plain["gate"]["median_spread_ratio"],
+                    f"{data}_last_label": _step_label(last)})
         out.update({f"{data}_last_step": last["step"], f"{data}_rate": last["hallucination"]["rate"],
                     f"{data}_within": last["gate"]["within"], f"{data}_n": last["n"],
                     f"{data}_median_spread": last["gate"]["median_spread_ratio"], f"{data}_passed": last["passed"]})

@@ -4,7 +4,8 @@ run the same code.
 
 Registered experiments: ``recursive_arm`` (:mod:`.loops`: one arm of one replicate of chapter 5's
 self-consuming loop), ``toy_model`` (:mod:`.models`: a toy model trained with snapshots and measured at
-each) and ``selftest`` (:mod:`.selftest`: checks of the sweep machinery).
+each), ``sampler_grid`` (:mod:`.samplers`: a toy model or the exact score under DDPM / DDIM on several step
+counts) and ``selftest`` (:mod:`.selftest`: checks of the sweep machinery).
 """
 
 from . import loops, models, samplers, selftest  # noqa: F401  (registers the experiments)

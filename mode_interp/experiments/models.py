@@ -63,7 +63,7 @@ class ToyModel:
     @property
     def config(self) -> ToyConfig:
         """The replicate's model config."""
-        return replace(self.model, data_seed=self.model.data_seed + self.seed, seed=self.model.seed + self.seed)
+        return replicate(self.model, self.seed)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -72,11 +72,22 @@ class ToyModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ToyModel":
-        d = check_fields(cls, dict(d), "toy_model spec")
-        if not isinstance(d.get("model"), dict):
-            raise ValueError(f"toy_model spec needs 'model', a ToyConfig dict, got {d.get('model')!r}")
-        model = check_fields(ToyConfig, dict(d.pop("model")), "toy_model spec.model")
-        return cls(ToyConfig.from_dict(model), **d)
+        return spec_from_dict(cls, d, "toy_model")
+
+
+def replicate(model: ToyConfig, seed: int) -> ToyConfig:
+    """Replicate ``seed`` of ``model``: its training set drawn with ``data_seed + seed``, its initialisation
+    and data order with ``model.seed + seed`` (replicate 0 is ``model`` itself)."""
+    return replace(model, data_seed=model.data_seed + seed, seed=model.seed + seed)
+
+
+def spec_from_dict(cls, d: dict, name: str):
+    """A spec dataclass ``cls`` with a ToyConfig field ``model`` from its JSON dict (unknown fields named)."""
+    d = check_fields(cls, dict(d), f"{name} spec")
+    if not isinstance(d.get("model"), dict):
+        raise ValueError(f"{name} spec needs 'model', a ToyConfig dict, got {d.get('model')!r}")
+    model = check_fields(ToyConfig, dict(d.pop("model")), f"{name} spec.model")
+    return cls(ToyConfig.from_dict(model), **d)
 
 
 def _plain(x):

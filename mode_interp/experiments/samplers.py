@@ -12,15 +12,15 @@ whether its model is trained well enough for a claim.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from .._validate import check_choice, check_float, check_int, check_ints, check_optional_float
 from ..diffusion import check_eta
 from ..optimal import exact_eps_fn
 from ..sampler_study import Sampler, run as run_chain
 from ..train import ToyConfig, load_or_train
-from .models import measure
-from .records import Experiment, check_fields, register
+from .models import measure, replicate, spec_from_dict
+from .records import Experiment, register
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class SamplerGrid:
     @property
     def config(self) -> ToyConfig:
         """The replicate's model config."""
-        return replace(self.model, data_seed=self.model.data_seed + self.seed, seed=self.model.seed + self.seed)
+        return replicate(self.model, self.seed)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -65,11 +65,7 @@ class SamplerGrid:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SamplerGrid":
-        d = check_fields(cls, dict(d), "sampler_grid spec")
-        if not isinstance(d.get("model"), dict):
-            raise ValueError(f"sampler_grid spec needs 'model', a ToyConfig dict, got {d.get('model')!r}")
-        model = check_fields(ToyConfig, dict(d.pop("model")), "sampler_grid spec.model")
-        return cls(ToyConfig.from_dict(model), **d)
+        return spec_from_dict(cls, d, "sampler_grid")
 
 
 def eps_function(spec: SamplerGrid):
