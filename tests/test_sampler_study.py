@@ -89,7 +89,7 @@ def test_matched_temperature_recovers_a_known_temperature(setup):
 
 
 def test_empirical_denoiser_returns_training_points(setup):
-    schedule, _ = setup
+    schedule, mixture = setup
     points = torch.tensor([[1.0], [1.2], [2.0], [2.8], [3.0]], dtype=torch.float64)   # >> sqrt(1 - ab_0) apart
     emp = smoothing.empirical_mixture(points)
     x = mi.sample(mi.exact_eps_fn(emp, schedule), 500, 1, schedule, torch.Generator().manual_seed(1),
@@ -98,6 +98,8 @@ def test_empirical_denoiser_returns_training_points(setup):
     assert float((nearest < 1e-3).double().mean()) > 0.9      # most samples are copies of a training point;
     assert float((nearest < 0.05).double().mean()) > 0.98     # the rest average two close ones (the last step's
                                                               # posterior mean at sqrt(1 - ab_0) = 0.03)
+    memo = ss.memorisation(points, mixture, schedule, 400, seed=2)
+    assert memo["count"] == 0 and memo["n_points"] == 5 and memo["ratio"] < 0.1 < memo["baseline_median"]
     with pytest.raises(ValueError, match="sigma"):
         smoothing.empirical_mixture(points, sigma=0.0)
 
