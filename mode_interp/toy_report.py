@@ -236,8 +236,8 @@ def shipped_models_table(folder=None, prefix: str = "toy-") -> str:
         if not m["file"].startswith(prefix):
             continue
         c = m["config"]
-        steps = f"{c['steps']:,}" + (f" (from {c['continue_from']:,}, lr {c['late_lr']:g})"
-                                     if c.get("continue_from") else "")
+        steps = f"{c['steps']:,}" + (f" (from {c['continue_from']:,}, lr {c['late_lr']:g})" if c.get("continue_from")
+                                     else f" (lr {c['late_lr']:g} from {c['late_from']:,})" if c.get("late_from") else "")
         threads = m.get("threads", 1)
         rows.append([f"`{m['file']}`", c["data"], str(c["means"] or "25 modes"), f"{c['n_train']:,}", steps,
                      f"{m['train_seconds']:.0f} s ({threads} thread{'s' if threads > 1 else ''})",
