@@ -527,6 +527,7 @@ def plot_sampler_grid(panels: dict, key: str = "rate") -> Figure:
         ax.set_title(title)
         if key == "rate":
             ax.set_yscale("symlog", linthresh=1e-3)
+            ax.set_ylim(bottom=0)              # a rate is >= 0 (a t-interval over few seeds can reach below)
         else:
             ax.axhline(0.5, color="k", ls=":", lw=1)
         ax.legend(fontsize=8)
@@ -552,6 +553,7 @@ def plot_temperature_curve(summary: list, matched: dict | None = None) -> Figure
         ax.axhline(rate, color=f"C{i}", lw=1.5, label=label)
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("temperature τ (transition width × τ)")
     ax.set_ylabel("hallucinated fraction (> 5σ)")
     ax.legend(fontsize=8)

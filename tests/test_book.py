@@ -21,9 +21,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ["book/01_optimal_denoiser.html", "book/02_learned_score_smoothing.html",
             "book/03_shapes_hallucinations.html", "book/04_variance_detector.html",
-            "book/05_recursive_collapse.html"]
+            "book/05_recursive_collapse.html", "book/06_beyond_the_paper.html"]
 PAGES = CHAPTERS + ["book/engine.html"]          # the engine page: no widgets
-WIDGET_CHAPTERS = CHAPTERS[:4]                   # chapter 5 has no explorer
+WIDGET_CHAPTERS = CHAPTERS[:4]                   # chapters 5 and 6 have no explorer
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -158,7 +158,7 @@ def test_maths_and_widgets_render_in_chromium(served, tmp_path):
         shutil.copy(shot, Path(keep) / shot.name)
 
 
-WIDGET_PAGES = CHAPTERS[:4]      # chapters 1-4 each hold one explorer; chapter 5 and the engine none
+WIDGET_PAGES = CHAPTERS[:4]      # chapters 1-4 each hold one explorer; chapters 5, 6 and the engine none
 # Errors every page of the Jupyter Book 1 theme throws, harmless to the widgets (checked by this test
 # passing the slider checks first): the theme declares thebe's THEBE_JS_URL twice, and the widget manager's
 # typesetting hook calls MathJax 2's MathJax.Hub.Queue while the book loads MathJax 3 (no Hub).
