@@ -507,6 +507,16 @@ def plot_steps_curve(curve: dict) -> Figure:
     return fig
 
 
+def _seed_errorbar(ax, x, rows, **kw) -> None:
+    """Means over seeds (``rows`` of :func:`mode_interp.sampler_study.summarise`) with their between-seed
+    interval as error bars (none where one seed gave no interval)."""
+    mean = np.array([r["mean"] for r in rows])
+    lo = np.array([r["lo"] if np.isfinite(r["lo"]) else r["mean"] for r in rows])
+    hi = np.array([r["hi"] if np.isfinite(r["hi"]) else r["mean"] for r in rows])
+    ax.errorbar(np.asarray(x), mean, yerr=[np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)], fmt="o-",
+                capsize=3, **kw)
+
+
 def plot_sampler_grid(panels: dict, key: str = "rate") -> Figure:
     """One panel per entry of ``panels`` (title -> :func:`mode_interp.sampler_study.summarise` rows), one
     line per sampler against the number of sampling steps T' (log scale): the mean over seeds with its
@@ -516,12 +526,7 @@ def plot_sampler_grid(panels: dict, key: str = "rate") -> Figure:
     for ax, (title, summary) in zip(axes, panels.items()):
         for i, name in enumerate(dict.fromkeys(r["sampler"] for r in summary)):
             rows = sorted((r for r in summary if r["sampler"] == name and np.isfinite(r["mean"])), key=lambda r: r["steps"])
-            steps = np.array([r["steps"] for r in rows])
-            mean = np.array([r["mean"] for r in rows])
-            lo = np.array([r["lo"] if np.isfinite(r["lo"]) else r["mean"] for r in rows])
-            hi = np.array([r["hi"] if np.isfinite(r["hi"]) else r["mean"] for r in rows])
-            ax.errorbar(steps, mean, yerr=[np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)], fmt="o-",
-                        color=f"C{i}", capsize=3, label=name)
+            _seed_errorbar(ax, [r["steps"] for r in rows], rows, color=f"C{i}", label=name)
         ax.set_xscale("log")
         ax.set_xlabel("sampling steps T'")
         ax.set_title(title)
@@ -542,12 +547,7 @@ def plot_temperature_curve(summary: list, matched: dict | None = None) -> Figure
     fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.subplots()
     rows = sorted(summary, key=lambda r: r["tau"])
-    tau = np.array([r["tau"] for r in rows])
-    mean = np.array([r["mean"] for r in rows])
-    lo = np.array([r["lo"] if np.isfinite(r["lo"]) else r["mean"] for r in rows])
-    hi = np.array([r["hi"] if np.isfinite(r["hi"]) else r["mean"] for r in rows])
-    ax.errorbar(tau, mean, yerr=[np.maximum(mean - lo, 0), np.maximum(hi - mean, 0)], fmt="o-", color="k",
-                capsize=3, label="tempered exact denoiser, constant τ")
+    _seed_errorbar(ax, [r["tau"] for r in rows], rows, color="k", label="tempered exact denoiser, constant τ")
     for i, (label, (rate, r_lo, r_hi)) in enumerate((matched or {}).items()):
         ax.axhspan(r_lo, r_hi, color=f"C{i}", alpha=0.2)
         ax.axhline(rate, color=f"C{i}", lw=1.5, label=label)

@@ -97,9 +97,8 @@ def run(eps_fn, mixture: GaussianMixture, schedule: Schedule, sampler: Sampler, 
     observer = lambda t, x_t, x0_hat: hal(t, x_t, torch.nan_to_num(x0_hat, nan=1e30, posinf=1e30, neginf=-1e30))
     x = sample(eps, n, dim, short, torch.Generator().manual_seed(seed), eta=sampler.eta, observer=observer,
                clip_x0=clip_x0).x0
+    labels = _labels(x, mixture, k)
     finite = torch.isfinite(x).all(dim=1)
-    labels = ~finite
-    labels[finite] = is_hallucinated(x[finite], mixture, k)
     count = int(labels.sum())
     scores = hal.hal()
     enough = min(count, n - count) >= min_class
@@ -190,10 +189,15 @@ def table(summary, key: str = "rate") -> str:
 
 # ---------------------------------------------------------------- smoothness alone (no network)
 
-def _rate_row(x: torch.Tensor, mixture: GaussianMixture, k: float, **fields) -> dict:
+def _labels(x: torch.Tensor, mixture: GaussianMixture, k: float) -> torch.Tensor:
+    """Hallucinated (> k sigma from every mode), a non-finite sample counted as hallucinated."""
     labels = ~torch.isfinite(x).all(dim=1)
     labels[~labels] = is_hallucinated(x[~labels], mixture, k)
-    count = int(labels.sum())
+    return labels
+
+
+def _rate_row(x: torch.Tensor, mixture: GaussianMixture, k: float, **fields) -> dict:
+    count = int(_labels(x, mixture, k).sum())
     return {**fields, "n": len(x), "count": count, "rate": count / len(x)}
 
 

@@ -19,7 +19,7 @@ import torch
 from ._validate import check_array, check_callable, check_float, check_int, check_ints, check_points
 from .data import GaussianMixture, check_mixture
 from .diffusion import x0_from_eps
-from .optimal import optimal_eps, ramp_width, transition_width
+from .optimal import _eps, optimal_eps, ramp_width, transition_width
 from .schedule import Schedule, check_schedule
 
 
@@ -115,7 +115,6 @@ def tempered_eps(x_t: torch.Tensor, t: int, mixture: GaussianMixture, schedule: 
     w_tau(t) = tau w*(t) (:func:`mode_interp.optimal.transition_width`). ``tau = 1`` is the exact
     denoiser; ``tau > 1`` is a smooth version of the step with no training and no finite data.
     """
-    from .optimal import _eps
     tau = check_float("tau", tau, 0.0, None, lo_open=True)
     return _eps(check_points("x_t", x_t, check_mixture(mixture).dim), t, mixture, check_schedule(schedule), tau)
 
@@ -126,8 +125,7 @@ def tempered_eps_fn(mixture: GaussianMixture, schedule: Schedule, tau):
     :func:`matched_temperature`)."""
     check_mixture(mixture)
     check_schedule(schedule)
-    taus = np.broadcast_to(check_array("tau", tau, ndim=(0, 1)), (schedule.T,)) \
-        if np.ndim(tau) == 0 else check_array("tau", tau)
+    taus = np.full(schedule.T, check_float("tau", tau)) if np.ndim(tau) == 0 else check_array("tau", tau)
     if taus.shape != (schedule.T,):
         raise ValueError(f"tau must be one float or one value per timestep ({schedule.T}), got {len(taus)} values")
     if np.any(taus <= 0):
