@@ -72,7 +72,23 @@ def test_a_size_sweep_changes_only_the_size_and_the_replicate(tmp_path, monkeypa
     assert (spec.config.seed, spec.config.data_seed) == (ToyConfig().seed + 1, 1)
 
 
+def test_compiled_sampling_is_recorded_and_keeps_eager_keys(tmp_path, monkeypatch):
+    """``compile`` is a field of the spec (so of the record's key) only when it is on: every record made
+    before the option existed keeps its file name."""
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path / "cache"))
+    eager = models.ToyModel.from_dict({"model": MODEL, "n_samples": 50})
+    assert "compile" not in eager.to_dict()
+    assert records.record_file("toy_model", eager) == records.record_file(
+        "toy_model", {"model": MODEL, "n_samples": 50, "compile": False})
+    compiled = models.ToyModel.from_dict({"model": MODEL, "n_samples": 50, "compile": True})
+    assert compiled.to_dict()["compile"] is True
+    assert records.record_file("toy_model", compiled) != records.record_file("toy_model", eager)
+    rec = records.compute("toy_model", compiled)
+    assert rec["compiled"] in (True, False) and rec["spec"]["compile"] is True   # False: the eager fallback ran
+
+
 @pytest.mark.parametrize("spec, name", [
+    ({"model": MODEL, "compile": "yes"}, "compile"),
     ({"model": MODEL, "at_steps": [0]}, "at_steps"),
     ({"model": MODEL, "at_steps": [31]}, "at_steps"),
     ({"model": MODEL, "at_steps": 10}, "at_steps"),

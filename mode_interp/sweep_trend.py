@@ -1,0 +1,191 @@
+"""A replicated sweep's hallucinated rate against the swept quantity, and its trend across replicates.
+
+Chapter 2 asks whether interpolation grows as the training set shrinks (the size sweep) and as the modes
+move closer (the gap sweep). Every value of such a sweep is R independent replicates (training set,
+initialisation and samples drawn afresh: ``toy_model`` records, :mod:`mode_interp.experiments.models`),
+and the question is answered across them, not from one run's binomial interval:
+
+* per swept value x: the replicates' rates, their mean with its 95% t-interval across replicates
+  (:func:`mode_interp.stats.mean_interval`), and how many replicates pass the quality gate;
+* the trend: for each replicate r, the least-squares slope of ``y = log10 rate`` on ``u = log10 x``
+  (``log_x``) or on ``u = x``, fitted on that replicate's **gated** models only,
+
+  .. math:: b_r = \\frac{\\sum_i (u_i - \\bar u)(y_i - \\bar y)}{\\sum_i (u_i - \\bar u)^2},\\qquad
+            y_i = \\log_{10}\\frac{c_i + 1/2}{n_i + 1}
+
+  (``c_i`` hallucinated of ``n_i`` samples; the 1/2 keeps a zero count finite); then the mean slope over
+  replicates with its 95% t-interval, the one-sided t-test and the exact sign-flip test for the direction
+  the paper states (:func:`mode_interp.stats.paired_test` against 0), and the fold change of the rate over
+  the swept range, ``10^(b (u_max - u_min))``, with the same interval.
+
+The slope's interval is the run-to-run spread of whole replicates; the binomial noise of each rate is
+inside it (a few hundred counts per model at 200,000 samples).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validate import check_bool, check_choice
+from .report import markdown_table
+from .stats import mean_interval, paired_test
+
+X_KINDS = ("n_train", "gap")
+
+
+def _x_of(model: dict, x: str) -> float:
+    """The swept quantity of a ``toy_model`` record's model dict: its training-set size, or its smallest gap
+    between neighbouring modes in units of sigma."""
+    if x == "n_train":
+        return float(model["n_train"])
+    means = np.sort(np.asarray(model["means"], dtype=float))
+    if len(means) < 2:
+        raise ValueError(f"a gap needs at least two modes, got means {model['means']}")
+    return float(np.min(np.diff(means)) / model["sigma"])
+
+
+def points(records, x: str) -> list:
+    """One point per ``toy_model`` record (its last measured step): ``x`` (``"n_train"`` or ``"gap"``, the
+    latter in units of sigma), ``seed``, ``count``, ``n``, ``rate`` with its Wilson ``lo`` / ``hi``, the
+    true mixture's ``true_rate``, the gate's ``passed``, ``within``, ``median_spread``, ``worst_spread`` and
+    ``blurred``; sorted by x, then seed."""
+    check_choice("x", x, X_KINDS)
+    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise TypeError(f"records must be a list of toy_model records, got {type(records).__name__}")
+    out = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or rec.get("experiment") != "toy_model":
+            raise ValueError(f"records[{i}] is not a toy_model record")
+        row = rec["result"]["rows"][-1]
+        h, g = row["hallucination"], row["gate"]
+        out.append({"x": _x_of(rec["spec"]["model"], x), "seed": rec["spec"].get("seed", 0), "count": h["count"],
+                    "n": h["n"], "rate": h["rate"], "lo": h["lo"], "hi": h["hi"], "true_rate": h["true_rate"],
+                    "passed": g["passed"], "within": g["within"], "median_spread": g["median_spread_ratio"],
+                    "worst_spread": g["worst_spread_ratio"], "blurred": g["blurred"], "step": row["step"]})
+    if not out:
+        raise ValueError("records is empty")
+    keys = [(p["x"], p["seed"]) for p in out]
+    if len(set(keys)) != len(keys):
+        raise ValueError("two records share a swept value and a replicate seed")
+    return sorted(out, key=lambda p: (p["x"], p["seed"]))
+
+
+def by_value(pts) -> list:
+    """Per swept value: ``x``, the replicates' ``seeds`` and ``rates``, their ``mean`` with its 95%
+    t-interval ``lo`` / ``hi`` across replicates (NaN for one replicate), ``n_seeds`` and ``n_passed``
+    (replicates that pass the gate)."""
+    out = []
+    for x in sorted({p["x"] for p in pts}):
+        group = [p for p in pts if p["x"] == x]
+        rates = [p["rate"] for p in group]
+        m = mean_interval(rates) if len(rates) > 1 else {"mean": rates[0], "lo": math.nan, "hi": math.nan}
+        out.append({"x": x, "seeds": [p["seed"] for p in group], "rates": rates, "mean": m["mean"], "lo": m["lo"],
+                    "hi": m["hi"], "n_seeds": len(group), "n_passed": sum(p["passed"] for p in group)})
+    return out
+
+
+def _log_rate(p: dict) -> float:
+    return math.log10((p["count"] + 0.5) / (p["n"] + 1))
+
+
+def fit(pts, log_x: bool = True, direction: str = "less") -> dict:
+    """The trend across replicates (module docstring): per-replicate ``slopes`` and ``intercepts`` (of log10
+    rate on u), ``seeds``, their ``mean`` slope with 95% ``lo`` / ``hi``, ``p_one_sided`` (t-test) and
+    ``p_sign_flip`` for the slope's sign being ``direction`` ("less": the rate falls as x grows;
+    "greater": it rises), ``n_agree`` replicates whose slope has that sign, the ``fold`` change of the rate
+    over the swept range ``span`` (in u) with ``fold_lo`` / ``fold_hi``, and ``excluded``: the (x, seed)
+    pairs left out because they fail the gate. Needs >= 2 replicates with >= 2 gated values each."""
+    check_bool("log_x", log_x)
+    check_choice("direction", direction, ("less", "greater"))
+    seeds = sorted({p["seed"] for p in pts})
+    slopes, intercepts, used = [], [], []
+    for s in seeds:
+        gated = [p for p in pts if p["seed"] == s and p["passed"]]
+        if len({p["x"] for p in gated}) < 2:
+            continue
+        u = np.array([math.log10(p["x"]) if log_x else p["x"] for p in gated])
+        y = np.array([_log_rate(p) for p in gated])
+        b = float(np.sum((u - u.mean()) * (y - y.mean())) / np.sum((u - u.mean()) ** 2))
+        slopes.append(b)
+        intercepts.append(float(y.mean() - b * u.mean()))
+        used.append(s)
+    if len(slopes) < 2:
+        raise ValueError(f"a trend across replicates needs >= 2 replicates with >= 2 gated models each; "
+                         f"got {len(slopes)} (seeds {used})")
+    test = paired_test(slopes, np.zeros(len(slopes)), alternative=direction)
+    xs = [p["x"] for p in pts]
+    span = (math.log10(max(xs)) - math.log10(min(xs))) if log_x else max(xs) - min(xs)
+    return {"slopes": slopes, "intercepts": intercepts, "seeds": used, "mean": test["mean"], "lo": test["lo"],
+            "hi": test["hi"], "p_one_sided": test["p_one_sided"], "p_sign_flip": test["p_sign_flip"],
+            "n_agree": test["n_agree"], "direction": direction, "log_x": log_x, "span": span,
+            "x_min": min(xs), "x_max": max(xs), "fold": 10 ** (test["mean"] * span),
+            "fold_lo": 10 ** (test["lo"] * span), "fold_hi": 10 ** (test["hi"] * span),
+            "excluded": [(p["x"], p["seed"]) for p in pts if not p["passed"]]}
+
+
+def resolved(trend: dict) -> str:
+    """``"as stated"`` when the slope's 95% interval lies wholly on the stated side of 0, ``"against"``
+    when it lies wholly on the other side, ``"unresolved"`` otherwise."""
+    stated_below = trend["direction"] == "less"
+    if (trend["hi"] < 0) if stated_below else (trend["lo"] > 0):
+        return "as stated"
+    if (trend["lo"] > 0) if stated_below else (trend["hi"] < 0):
+        return "against"
+    return "unresolved"
+
+
+def _x_text(x: float, kind: str) -> str:
+    return f"N = {x:,.0f}" if kind == "n_train" else f"gap {x:g}σ"
+
+
+def table(pts, kind: str) -> str:
+    """Markdown table of a replicated sweep: per swept value, each replicate's rate (``*`` marks a model that
+    fails the gate), the mean over replicates with its 95% interval, and the gated count."""
+    check_choice("kind", kind, X_KINDS)
+    rows = by_value(pts)
+    seeds = sorted({p["seed"] for p in pts})
+    body = []
+    for r in rows:
+        cells = []
+        for s in seeds:
+            p = next((p for p in pts if p["x"] == r["x"] and p["seed"] == s), None)
+            cells.append("" if p is None else f"{p['rate']:.3%}" + ("" if p["passed"] else " *"))
+        interval = f" [{r['lo']:.3%}, {r['hi']:.3%}]" if np.isfinite(r["lo"]) else ""
+        body.append([_x_text(r["x"], kind), *cells, f"{r['mean']:.3%}{interval}", f"{r['n_passed']} of {r['n_seeds']}"])
+    return markdown_table(["model", *[f"replicate {s}" for s in seeds], "mean (95% across replicates)",
+                           "pass the gate"], body)
+
+
+def reading(trend: dict, kind: str, paper_says: str) -> str:
+    """The trend in words: the mean slope with its interval and tests, the fold change over the range, the
+    replicates that agree, models left out by the gate, and the verdict against ``paper_says``."""
+    check_choice("kind", kind, X_KINDS)
+    unit = "per decade of N" if kind == "n_train" and trend["log_x"] else (
+        "per decade of the gap" if trend["log_x"] else "per σ of gap")
+    verdict = {"as stated": f"the trend the paper states ({paper_says}) holds across replicates",
+               "against": f"the rate moves *against* the paper's statement ({paper_says}) across replicates",
+               "unresolved": f"the replicates do not resolve a trend either way (paper: {paper_says})"}[resolved(trend)]
+    text = (f"Slope of log10 rate {unit}: {trend['mean']:+.3f} [{trend['lo']:+.3f}, {trend['hi']:+.3f}] (95%, "
+            f"{len(trend['slopes'])} replicates; one-sided t-test p = {trend['p_one_sided']:.3f}, sign-flip p = "
+            f"{trend['p_sign_flip']:.3f}; {trend['n_agree']} of {len(trend['slopes'])} replicates slope the "
+            f"stated way). From {_x_text(trend['x_min'], kind)} to {_x_text(trend['x_max'], kind)} the rate "
+            f"changes by a factor {trend['fold']:.2f} [{trend['fold_lo']:.2f}, {trend['fold_hi']:.2f}].")
+    if trend["excluded"]:
+        text += " Left out (fail the gate): " + ", ".join(f"{_x_text(x, kind)} replicate {s}"
+                                                         for x, s in trend["excluded"]) + "."
+    return text + f" Verdict: {verdict}."
+
+
+def numbers(trend: dict, pts) -> dict:
+    """The named numbers of a trend that a chapter glues: ``slope``, ``slope_lo``, ``slope_hi``, ``p``,
+    ``p_sign_flip``, ``n_agree``, ``n_replicates``, ``fold``, ``fold_lo``, ``fold_hi``, ``verdict``,
+    ``n_models``, ``n_passed``, ``n_samples`` (per model), ``rate_first`` / ``rate_last`` (mean rates at
+    the smallest and largest swept value)."""
+    rows = by_value(pts)
+    return {"slope": trend["mean"], "slope_lo": trend["lo"], "slope_hi": trend["hi"], "p": trend["p_one_sided"],
+            "p_sign_flip": trend["p_sign_flip"], "n_agree": trend["n_agree"], "n_replicates": len(trend["slopes"]),
+            "fold": trend["fold"], "fold_lo": trend["fold_lo"], "fold_hi": trend["fold_hi"],
+            "verdict": resolved(trend), "n_models": len(pts), "n_passed": sum(p["passed"] for p in pts),
+            "n_samples": min(p["n"] for p in pts), "rate_first": rows[0]["mean"], "rate_last": rows[-1]["mean"]}
