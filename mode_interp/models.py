@@ -83,9 +83,15 @@ class TemporalBlock(nn.Module):
 
 
 class ToyMLP(nn.Module):
-    """eps_theta(x_t, t) for d-dimensional toy data; about 67k parameters at width 128, shared blocks."""
+    """eps_theta(x_t, t) for d-dimensional toy data; about 67k parameters at width 128, shared blocks.
 
-    def __init__(self, dim: int = 1, width: int = 128, n_blocks: int = 3, share_blocks: bool = True):
+    ``input_bias``: give the input layer a bias (the paper's has none). Without one, the first block's
+    LayerNorm sees LN(W_in x_t), which does not change when x_t is scaled by any a > 0: the first block
+    reads only the *direction* of x_t, which is undefined at x_t = 0, and the network cannot be smooth
+    there (chapter 2, section 2.6: a mode at the origin is not held)."""
+
+    def __init__(self, dim: int = 1, width: int = 128, n_blocks: int = 3, share_blocks: bool = True,
+                 input_bias: bool = False):
         super().__init__()
         self.dim = check_int("dim", dim, 1, 64)
         self.width = check_int("width", width, 4, 4096)
@@ -93,7 +99,7 @@ class ToyMLP(nn.Module):
         if width % 2:
             raise ValueError(f"width must be even (sinusoidal embedding), got {width}")
         self.share_blocks = check_bool("share_blocks", share_blocks)
-        self.in_fc = nn.Linear(dim, width, bias=False)
+        self.in_fc = nn.Linear(dim, width, bias=check_bool("input_bias", input_bias))
         self.t_proj = nn.Linear(width, width)
         n_distinct = 1 if share_blocks else n_blocks
         self.blocks = nn.ModuleList(TemporalBlock(width) for _ in range(n_distinct))

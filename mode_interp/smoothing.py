@@ -100,6 +100,38 @@ def learned_transition_width(model, mixture: GaussianMixture, schedule: Schedule
     return np.array(widths)
 
 
+def mode_contraction(model, mixture: GaussianMixture, schedule: Schedule, ts, h: float = 1e-2) -> dict:
+    """How the network's denoiser holds each mode, against the optimum, for each t in ``ts``.
+
+    At the mode's own position x_t = sqrt(ab_t) mu_k the optimal denoiser is (nearly) the contraction
+    D*(x_t) = mu_k + sqrt(ab) sigma^2 (x_t - sqrt(ab) mu_k) / v_t, whose slope is
+    ``exact_slope`` = sqrt(ab) sigma^2 / v_t per coordinate (the other modes' pull is exponentially small).
+    Returned, per t (rows) and mode (columns): ``slope``, the network's mean diagonal slope
+    (1/d) sum_i dD_i/dx_i there, by central differences of step ``h * sigma * sqrt(ab)``; and ``error``,
+    |D(sqrt(ab) mu_k) - mu_k| / sigma. A mode where the slope is far above ``exact_slope`` is not held:
+    samples near it are not pulled in, and the mode comes out wide."""
+    check_mixture(mixture)
+    check_schedule(schedule)
+    h = check_float("h", h, 0.0, None, lo_open=True)
+    ts = [schedule.check_t(t, "ts") for t in check_ints("ts", ts, min_len=1)]
+    mu = torch.as_tensor(mixture.means, dtype=torch.float64)
+    n_modes, dim = mu.shape
+    slope, error, exact = np.zeros((len(ts), n_modes)), np.zeros((len(ts), n_modes)), np.zeros(len(ts))
+    for row, t in enumerate(ts):
+        ab = float(schedule.alpha_bar[t])
+        step = h * mixture.sigma * math.sqrt(ab)
+        x = math.sqrt(ab) * mu
+        shifts = torch.cat([torch.zeros(1, dim, dtype=torch.float64), step * torch.eye(dim, dtype=torch.float64),
+                            -step * torch.eye(dim, dtype=torch.float64)])             # 0, +e_i, -e_i
+        x_t = (x[:, None, :] + shifts[None]).reshape(-1, dim)
+        d = x0_from_eps(x_t, t, network_eps(model, x_t, t), schedule).reshape(n_modes, 1 + 2 * dim, dim)
+        diag = [(d[:, 1 + i, i] - d[:, 1 + dim + i, i]) / (2 * step) for i in range(dim)]
+        slope[row] = torch.stack(diag).mean(0).numpy()
+        error[row] = ((d[:, 0] - mu).norm(dim=1) / mixture.sigma).numpy()
+        exact[row] = math.sqrt(ab) * mixture.sigma ** 2 / (ab * mixture.sigma ** 2 + 1 - ab)
+    return {"ts": np.array(ts), "slope": slope, "error": error, "exact_slope": exact}
+
+
 # ---------------------------------------------------------------- smoothness alone (chapter 6)
 
 def tempered_eps(x_t: torch.Tensor, t: int, mixture: GaussianMixture, schedule: Schedule,

@@ -365,3 +365,53 @@ def steps_numbers(curve: dict) -> dict:
         if last.get("breakdown"):
             out[f"{data}_first_share"] = last["breakdown"]["regions"]["first"]["share"]
     return out
+
+
+def longest_models(records) -> dict:
+    """{data: ToyConfig} of the longest-trained model per data set among ``toy_model`` records (e.g. the
+    paper recipe with its final decay), rebuilt from each record's spec (its replicate's config)."""
+    from .experiments.models import ToyModel
+
+    steps_curve(records)                                     # checks the records
+    out = {}
+    for rec in records:
+        config = ToyModel.from_dict(rec["spec"]).config
+        if config.data not in out or config.steps > out[config.data].steps:
+            out[config.data] = config
+    return out
+
+
+def held_numbers(held: dict, mixture_means) -> dict:
+    """How :func:`mode_interp.smoothing.mode_contraction` results (``held``: label -> result, all on one
+    lattice with modes ``mixture_means``) treat the mode nearest the origin (``centre``) against the
+    others: per label, the largest ``centre_error`` and the largest median ``others_error`` over t (in
+    sigma), and the smallest ratio of the centre's slope to the other modes' median slope (``slope_ratio``)."""
+    means = np.asarray(mixture_means, dtype=float)
+    centre = int(np.argmin(np.linalg.norm(means, axis=1)))
+    others = [k for k in range(len(means)) if k != centre]
+    out = {}
+    for label, r in held.items():
+        med = np.median(r["slope"][:, others], axis=1)
+        out[label] = {"centre": centre, "centre_error": float(r["error"][:, centre].max()),
+                      "others_error": float(np.median(r["error"][:, others], axis=1).max()),
+                      "slope_ratio": float(np.min(np.abs(r["slope"][:, centre]) / np.maximum(np.abs(med), 1e-12)))}
+    return out
+
+
+def held_table(held: dict, mixture_means) -> str:
+    """Markdown table of :func:`mode_interp.smoothing.mode_contraction` results (label -> result): per
+    model and t, the optimum's slope at a mode, the network's slope at the mode nearest the origin and the
+    median (largest) over the other modes, and the same for the error |x0_hat - mu| / sigma."""
+    means = np.asarray(mixture_means, dtype=float)
+    centre = int(np.argmin(np.linalg.norm(means, axis=1)))
+    others = [k for k in range(len(means)) if k != centre]
+    body = []
+    for label, r in held.items():
+        for i, t in enumerate(r["ts"]):
+            s, e = r["slope"][i], r["error"][i]
+            body.append([label, f"{int(t)}", f"{r['exact_slope'][i]:.3f}", f"{s[centre]:.2f}",
+                         f"{np.median(s[others]):.3f} ({np.max(np.abs(s[others])):.3f})", f"{e[centre]:.2f}",
+                         f"{np.median(e[others]):.2f} ({np.max(e[others]):.2f})"])
+    return markdown_table(["model", "t", "optimum's slope", f"slope at the origin's mode ({centre})",
+                           "slope, other modes: median (largest magnitude)", "error at the origin's mode (σ)",
+                           "error, other modes: median (largest) (σ)"], body)

@@ -43,6 +43,7 @@ class ToyConfig:
     width: int = 128
     n_blocks: int = 3
     share_blocks: bool = True
+    input_bias: bool = False               # the paper's input layer has none (chapter 2, section 2.6)
     steps: int = 5_000                     # optimiser steps
     batch_size: int = 10_000
     lr: float = 1e-3
@@ -64,6 +65,7 @@ class ToyConfig:
         object.__setattr__(self, "means", tuple(float(m) for m in check_array("means", self.means)))
         check_float("sigma", self.sigma, 0.0, None, lo_open=True)
         check_bool("share_blocks", self.share_blocks)
+        check_bool("input_bias", self.input_bias)
         for name, lo in [("n_train", 1), ("data_seed", 0), ("width", 4), ("n_blocks", 1), ("steps", 1),
                          ("batch_size", 1), ("seed", 0), ("T", 2)]:
             check_int(name, getattr(self, name), lo, None)
@@ -130,7 +132,7 @@ class ToyConfig:
 
     def build_model(self) -> ToyMLP:
         """A freshly initialised network of this config's architecture (weights from the global generator)."""
-        return ToyMLP(self.dim, self.width, self.n_blocks, self.share_blocks)
+        return ToyMLP(self.dim, self.width, self.n_blocks, self.share_blocks, self.input_bias)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ToyConfig":
@@ -150,6 +152,8 @@ class ToyConfig:
                 del d[name]
         if d["precision"] == "float32":        # float32 models keep the keys they had before the option
             del d["precision"]
+        if not d["input_bias"]:                # the paper's network keeps the keys it had before the option
+            del d["input_bias"]
         return d
 
 

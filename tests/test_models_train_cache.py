@@ -110,9 +110,25 @@ def test_config_key_depends_on_every_field():
     base = ToyConfig()
     keys = {cache.config_key(base.to_dict())}
     for change in [dict(n_train=1), dict(seed=1), dict(steps=1), dict(share_blocks=False), dict(width=64),
-                   dict(sigma=0.1), dict(means=(1, 2)), dict(data_seed=3), dict(T=500)]:
+                   dict(sigma=0.1), dict(means=(1, 2)), dict(data_seed=3), dict(T=500), dict(input_bias=True)]:
         keys.add(cache.config_key(ToyConfig(**change).to_dict()))
-    assert len(keys) == 10
+    assert len(keys) == 11
+
+
+def test_input_bias_is_an_option_that_keeps_the_paper_networks_keys():
+    assert "input_bias" not in ToyConfig().to_dict() and ToyConfig().build_model().in_fc.bias is None
+    config = ToyConfig(data="grid_25", input_bias=True)
+    assert config.to_dict()["input_bias"] is True and ToyConfig.from_dict(config.to_dict()) == config
+    model = config.build_model()
+    assert model.in_fc.bias is not None and not model.in_fc.bias.any()     # zero at initialisation
+    # without the bias, the first block's LayerNorm sees only the direction of x_t
+    x = torch.tensor([[0.3, -0.2]])
+    plain = ToyMLP(2)
+    h1, h2 = plain.in_fc(x), plain.in_fc(4 * x)
+    norm = torch.nn.functional.layer_norm
+    assert torch.allclose(norm(h1, (128,)), norm(h2, (128,)), atol=1e-2)    # up to LayerNorm's eps (1e-5)
+    with pytest.raises(ValueError, match="input_bias"):
+        ToyConfig(input_bias=1)
 
 
 @pytest.mark.parametrize("call, name", [

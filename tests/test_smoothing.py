@@ -58,3 +58,34 @@ def test_smoothing_bad_input(schedule):
         smoothing.learned_transition_width(model, grid, schedule, [0])
     with pytest.raises(ValueError, match="ts"):
         smoothing.denoiser_curves(model, mi.mixture_1d(), schedule, [1000])
+
+
+@pytest.mark.parametrize("data", ["mixture_1d", "grid_25"])
+def test_mode_contraction_of_the_optimum_is_the_exact_slope(schedule, data):
+    mixture = mi.mixture_1d((1.0, 2.0, 3.0), 0.05) if data == "mixture_1d" else mi.grid_25(0.05)
+    r = smoothing.mode_contraction(optimal_model(mixture, schedule), mixture, schedule, [0, 3, 10])
+    ab = schedule.alpha_bar[[0, 3, 10]]
+    exact = np.sqrt(ab) * mixture.sigma ** 2 / (ab * mixture.sigma ** 2 + 1 - ab)
+    assert np.allclose(r["exact_slope"], exact)
+    assert r["slope"].shape == r["error"].shape == (3, mixture.n_modes)
+    assert np.allclose(r["slope"], exact[:, None], rtol=0.05, atol=2e-3)    # float32 network input
+    assert r["error"].max() < 0.05
+
+
+def test_mode_contraction_flags_a_denoiser_that_only_sees_the_direction(schedule):
+    """A denoiser that reads x_t only through x_t / |x_t| (as LN(W_in x_t) does) cannot hold a mode at 0."""
+    grid = mi.grid_25(0.05)
+
+    def direction_only(x_t, t):                 # x0_hat = 0.1 * x_t / |x_t|, written as an eps
+        ab = schedule.alpha_bar[t]
+        x = x_t.double()
+        x0 = 0.1 * x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return (x - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+
+    r = smoothing.mode_contraction(direction_only, grid, schedule, [0])
+    centre = int(np.argmin(np.linalg.norm(grid.means, axis=1)))
+    assert r["slope"][0, centre] > 100 * r["exact_slope"][0]
+    with pytest.raises(ValueError, match="h"):
+        smoothing.mode_contraction(direction_only, grid, schedule, [0], h=0.0)
+    with pytest.raises(ValueError, match="ts"):
+        smoothing.mode_contraction(direction_only, grid, schedule, [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,3 +123,29 @@ def test_steps_curve_groups_records_by_data_and_step():
         tr.steps_curve([{"experiment": "loop"}])
     with pytest.raises(TypeError, match="records"):
         tr.steps_curve("records.json")
+
+
+def test_held_table_and_numbers_single_out_the_mode_at_the_origin():
+    means = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    held = {"m": {"ts": np.array([0, 3]), "exact_slope": np.array([0.2, 0.05]),
+                  "slope": np.array([[0.2, 20.0, 0.3], [0.05, 80.0, 0.06]]),
+                  "error": np.array([[0.1, 1.5, 0.2], [0.2, 3.0, 0.3]])}}
+    num = tr.held_numbers(held, means)["m"]
+    assert num["centre"] == 1 and num["centre_error"] == 3.0 and num["others_error"] == pytest.approx(0.25)
+    assert num["slope_ratio"] == pytest.approx(20.0 / 0.25)
+    table = tr.held_table(held, means)
+    assert "| m | 3 | 0.050 | 80.00 | 0.055 (0.060) | 3.00 | 0.25 (0.30) |" in table
+    assert all(line.count("|") == 8 for line in table.splitlines())
+
+
+def test_longest_models_rebuilds_each_data_sets_longest_config():
+    def record(config, seed=0):
+        h = {"count": 1, "n": 10, "rate": 0.1, "lo": 0.0, "hi": 0.5, "true_rate": 1e-6, "ratio_lo": 0.0}
+        g = {"within": 0.9, "true_within": 0.989, "median_spread_ratio": 1.0, "worst_spread_ratio": 1.0,
+             "blurred": [], "passed": True}
+        return {"experiment": "toy_model", "spec": {"model": config.to_dict(), "seed": seed},
+                "result": {"rows": [{"step": config.steps, "hallucination": h, "gate": g}]}}
+    short = ToyConfig(data="grid_25", steps=100)
+    long = short.continued(50, 1e-4)
+    out = tr.longest_models([record(short), record(long), record(ToyConfig(steps=10), seed=2)])
+    assert out["grid_25"] == long and out["mixture_1d"] == ToyConfig(steps=10, seed=1236, data_seed=2)
