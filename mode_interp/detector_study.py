@@ -223,7 +223,9 @@ def false_positives(x0: torch.Tensor, mixture: GaussianMixture, scores, labels, 
     Returns ``{"fp_within3": share of them within ``within`` sigma of their nearest mode (NaN when none is
     removed; the key names ``within``), "worst_mode": the coordinates "(a, b)" of the mode that loses the
     largest share of its in-support samples, "worst_mode_loss": that share, "median_mode_loss": the median
-    share over modes}``; a sample belongs to its nearest mode, and a mode with no in-support sample loses 0.
+    share over modes, "origin_mode_loss": the share lost by the mode nearest the origin (on the 2-D
+    lattices the centre mode, which the paper's network cannot hold: chapter 2, section 2.6)}``; a sample
+    belongs to its nearest mode, and a mode with no in-support sample loses 0.
     """
     s, y = detect._scores_labels(scores, labels)
     threshold = check_float("threshold", threshold)
@@ -238,14 +240,15 @@ def false_positives(x0: torch.Tensor, mixture: GaussianMixture, scores, labels, 
     worst = int(loss.argmax())
     return {f"fp_within{within:g}": float((dist[removed_in] <= within).mean()) if removed_in.any() else float("nan"),
             "worst_mode": "(" + ", ".join(f"{v:.2f}" for v in mixture.means[worst]) + ")",
-            "worst_mode_loss": float(loss[worst]), "median_mode_loss": float(np.median(loss))}
+            "worst_mode_loss": float(loss[worst]), "median_mode_loss": float(np.median(loss)),
+            "origin_mode_loss": float(loss[int(np.linalg.norm(mixture.means, axis=1).argmin())])}
 
 
 def filter_numbers(toy: dict, summaries: dict) -> dict:
     """Per record (key k), from its :func:`filter_at_removal` summary: ``k_removed``, ``k_retained``,
     ``k_auroc``, ``k_lo``, ``k_retained_lo``, ``k_vs_paper`` (:func:`vs_paper_text`), ``k_shortfall``
     (:func:`shortfall_text`) and the :func:`false_positives` numbers at its threshold, ``k_fp_within3``,
-    ``k_worst_mode``, ``k_worst_mode_loss``, ``k_median_mode_loss``."""
+    ``k_worst_mode``, ``k_worst_mode_loss``, ``k_median_mode_loss``, ``k_origin_mode_loss``."""
     summaries = _same_keys("summaries", summaries, _records("toy", toy))
     out = {}
     for k, d in toy.items():

@@ -89,6 +89,7 @@ def test_false_positives_by_hand():
     assert fp["worst_mode"] == "(0.00)"
     assert fp["worst_mode_loss"] == 0.5
     assert fp["median_mode_loss"] == pytest.approx((0.5 + 1 / 3) / 2)
+    assert fp["origin_mode_loss"] == 0.5                                # the mode at 0
     assert ds.false_positives(x0, mix, scores, labels, 1.0, within=5)["fp_within5"] == 1.0
     assert math.isnan(ds.false_positives(x0, mix, scores, labels, 100.0)["fp_within3"])   # nothing removed
     with pytest.raises(ValueError, match="samples"):
