@@ -106,7 +106,7 @@ def mode_contraction(model, mixture: GaussianMixture, schedule: Schedule, ts, h:
     At the mode's own position x_t = sqrt(ab_t) mu_k the optimal denoiser is (nearly) the contraction
     D*(x_t) = mu_k + sqrt(ab) sigma^2 (x_t - sqrt(ab) mu_k) / v_t, whose slope is
     ``exact_slope`` = sqrt(ab) sigma^2 / v_t per coordinate (the other modes' pull is exponentially small).
-    Returned, per t (rows) and mode (columns): ``slope``, the network's mean diagonal slope
+    Returned, with ``ts`` and the modes' ``means``, per t (rows) and mode (columns): ``slope``, the network's mean diagonal slope
     (1/d) sum_i dD_i/dx_i there, by central differences of step ``h * sigma * sqrt(ab)``; and ``error``,
     |D(sqrt(ab) mu_k) - mu_k| / sigma. A mode where the slope is far above ``exact_slope`` is not held:
     samples near it are not pulled in, and the mode comes out wide."""
@@ -129,7 +129,7 @@ def mode_contraction(model, mixture: GaussianMixture, schedule: Schedule, ts, h:
         slope[row] = torch.stack(diag).mean(0).numpy()
         error[row] = ((d[:, 0] - mu).norm(dim=1) / mixture.sigma).numpy()
         exact[row] = math.sqrt(ab) * mixture.sigma ** 2 / (ab * mixture.sigma ** 2 + 1 - ab)
-    return {"ts": np.array(ts), "slope": slope, "error": error, "exact_slope": exact}
+    return {"ts": np.array(ts), "slope": slope, "error": error, "exact_slope": exact, "means": mu.numpy()}
 
 
 # ---------------------------------------------------------------- smoothness alone (chapter 6)

@@ -182,10 +182,14 @@ def numbers(trend: dict, pts) -> dict:
     """The named numbers of a trend that a chapter glues: ``slope``, ``slope_lo``, ``slope_hi``, ``p``,
     ``p_sign_flip``, ``n_agree``, ``n_replicates``, ``fold``, ``fold_lo``, ``fold_hi``, ``verdict``,
     ``n_models``, ``n_passed``, ``n_samples`` (per model), ``rate_first`` / ``rate_last`` (mean rates at
-    the smallest and largest swept value)."""
+    the smallest and largest swept value), ``replicate_spread`` (the largest ratio of two replicates' rates
+    at one swept value) and ``value_spread`` (the largest ratio of two swept values' mean rates)."""
     rows = by_value(pts)
+    spread = max(max(r["rates"]) / max(min(r["rates"]), 1e-12) for r in rows)
+    means = [r["mean"] for r in rows]
     return {"slope": trend["mean"], "slope_lo": trend["lo"], "slope_hi": trend["hi"], "p": trend["p_one_sided"],
             "p_sign_flip": trend["p_sign_flip"], "n_agree": trend["n_agree"], "n_replicates": len(trend["slopes"]),
             "fold": trend["fold"], "fold_lo": trend["fold_lo"], "fold_hi": trend["fold_hi"],
             "verdict": resolved(trend), "n_models": len(pts), "n_passed": sum(p["passed"] for p in pts),
-            "n_samples": min(p["n"] for p in pts), "rate_first": rows[0]["mean"], "rate_last": rows[-1]["mean"]}
+            "n_samples": min(p["n"] for p in pts), "rate_first": rows[0]["mean"], "rate_last": rows[-1]["mean"],
+            "replicate_spread": spread, "value_spread": max(means) / max(min(means), 1e-12)}

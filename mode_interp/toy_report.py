@@ -381,16 +381,21 @@ def longest_models(records) -> dict:
     return out
 
 
-def held_numbers(held: dict, mixture_means) -> dict:
-    """How :func:`mode_interp.smoothing.mode_contraction` results (``held``: label -> result, all on one
-    lattice with modes ``mixture_means``) treat the mode nearest the origin (``centre``) against the
-    others: per label, the largest ``centre_error`` and the largest median ``others_error`` over t (in
-    sigma), and the smallest ratio of the centre's slope to the other modes' median slope (``slope_ratio``)."""
-    means = np.asarray(mixture_means, dtype=float)
+def _centre(result: dict) -> tuple:
+    """The index of the mode nearest the origin in a mode_contraction result, and the other modes'."""
+    means = np.asarray(result["means"], dtype=float)
     centre = int(np.argmin(np.linalg.norm(means, axis=1)))
-    others = [k for k in range(len(means)) if k != centre]
+    return centre, [k for k in range(len(means)) if k != centre]
+
+
+def held_numbers(held: dict) -> dict:
+    """How :func:`mode_interp.smoothing.mode_contraction` results (``held``: label -> result) treat the mode
+    nearest the origin (``centre``) against the others: per label, the largest ``centre_error`` and the
+    largest median ``others_error`` over t (in sigma), and the smallest ratio of the centre's slope to the
+    other modes' median slope over t (``slope_ratio``)."""
     out = {}
     for label, r in held.items():
+        centre, others = _centre(r)
         med = np.median(r["slope"][:, others], axis=1)
         out[label] = {"centre": centre, "centre_error": float(r["error"][:, centre].max()),
                       "others_error": float(np.median(r["error"][:, others], axis=1).max()),
@@ -398,20 +403,18 @@ def held_numbers(held: dict, mixture_means) -> dict:
     return out
 
 
-def held_table(held: dict, mixture_means) -> str:
+def held_table(held: dict) -> str:
     """Markdown table of :func:`mode_interp.smoothing.mode_contraction` results (label -> result): per
     model and t, the optimum's slope at a mode, the network's slope at the mode nearest the origin and the
     median (largest) over the other modes, and the same for the error |x0_hat - mu| / sigma."""
-    means = np.asarray(mixture_means, dtype=float)
-    centre = int(np.argmin(np.linalg.norm(means, axis=1)))
-    others = [k for k in range(len(means)) if k != centre]
     body = []
     for label, r in held.items():
+        centre, others = _centre(r)
         for i, t in enumerate(r["ts"]):
             s, e = r["slope"][i], r["error"][i]
             body.append([label, f"{int(t)}", f"{r['exact_slope'][i]:.3f}", f"{s[centre]:.2f}",
                          f"{np.median(s[others]):.3f} ({np.max(np.abs(s[others])):.3f})", f"{e[centre]:.2f}",
                          f"{np.median(e[others]):.2f} ({np.max(e[others]):.2f})"])
-    return markdown_table(["model", "t", "optimum's slope", f"slope at the origin's mode ({centre})",
-                           "slope, other modes: median (largest magnitude)", "error at the origin's mode (σ)",
+    return markdown_table(["model", "t", "optimum's slope", "slope at the mode at the origin",
+                           "slope, other modes: median (largest magnitude)", "error at the mode at the origin (σ)",
                            "error, other modes: median (largest) (σ)"], body)

@@ -74,6 +74,7 @@ def test_gap_is_in_sigma_units_and_by_value_gives_the_across_replicate_interval(
     assert trend["fold"] < 1 and st.resolved(trend) == "as stated"
     num = st.numbers(trend, pts)
     assert num["n_models"] == 6 and num["n_samples"] == 200_000 and num["rate_first"] > num["rate_last"]
+    assert num["replicate_spread"] == pytest.approx(1.4) and num["value_spread"] == pytest.approx(4.0)
     fig = plots.plot_replicated_sweep([("gap (σ)", pts, trend)])
     assert len(fig.axes) == 1
 

@@ -129,11 +129,11 @@ def test_held_table_and_numbers_single_out_the_mode_at_the_origin():
     means = np.array([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
     held = {"m": {"ts": np.array([0, 3]), "exact_slope": np.array([0.2, 0.05]),
                   "slope": np.array([[0.2, 20.0, 0.3], [0.05, 80.0, 0.06]]),
-                  "error": np.array([[0.1, 1.5, 0.2], [0.2, 3.0, 0.3]])}}
-    num = tr.held_numbers(held, means)["m"]
+                  "error": np.array([[0.1, 1.5, 0.2], [0.2, 3.0, 0.3]]), "means": means}}
+    num = tr.held_numbers(held)["m"]
     assert num["centre"] == 1 and num["centre_error"] == 3.0 and num["others_error"] == pytest.approx(0.25)
     assert num["slope_ratio"] == pytest.approx(20.0 / 0.25)
-    table = tr.held_table(held, means)
+    table = tr.held_table(held)
     assert "| m | 3 | 0.050 | 80.00 | 0.055 (0.060) | 3.00 | 0.25 (0.30) |" in table
     assert all(line.count("|") == 8 for line in table.splitlines())
 
