@@ -19,6 +19,15 @@ from ._validate import check_array, check_bool, check_float, check_generator, ch
 GRID_SCALE = math.sqrt(0.05 ** 2 + 8.0)
 
 
+def origin_mode(means) -> int:
+    """The index of the mode nearest the origin among ``means`` (K, d): ``argmin_k ||mu_k||``."""
+    means = np.asarray(means, dtype=float)
+    if means.size == 0:
+        raise ValueError("means is empty: origin_mode needs at least one mode")
+    means = means.reshape(len(means), -1)
+    return int(np.linalg.norm(means, axis=1).argmin())
+
+
 @dataclass(frozen=True, eq=False)
 class GaussianMixture:
     """sum_k w_k N(mu_k, sigma^2 I). ``means`` has shape (K, d); ``weights`` defaults to uniform."""
@@ -58,6 +67,12 @@ class GaussianMixture:
     @property
     def balanced(self) -> bool:
         return bool(np.allclose(self.weights, 1.0 / self.n_modes))
+
+    @property
+    def origin_mode(self) -> int:
+        """The index of the mode nearest the origin, ``argmin_k ||mu_k||`` (on the paper's 2-D lattices, the
+        centre mode: chapter 2, section 2.6)."""
+        return origin_mode(self.means)
 
     def sample(self, n: int, generator: torch.Generator, return_labels: bool = False):
         """Draw n points (float32, shape (n, d)).

@@ -241,7 +241,7 @@ def false_positives(x0: torch.Tensor, mixture: GaussianMixture, scores, labels, 
     return {f"fp_within{within:g}": float((dist[removed_in] <= within).mean()) if removed_in.any() else float("nan"),
             "worst_mode": "(" + ", ".join(f"{v:.2f}" for v in mixture.means[worst]) + ")",
             "worst_mode_loss": float(loss[worst]), "median_mode_loss": float(np.median(loss)),
-            "origin_mode_loss": float(loss[int(np.linalg.norm(mixture.means, axis=1).argmin())])}
+            "origin_mode_loss": float(loss[mixture.origin_mode])}
 
 
 def filter_numbers(toy: dict, summaries: dict) -> dict:

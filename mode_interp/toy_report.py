@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validate import check_bool, check_float, check_instance, check_int
+from .data import origin_mode
 from .report import markdown_table
 
 
@@ -383,9 +384,8 @@ def longest_models(records) -> dict:
 
 def _centre(result: dict) -> tuple:
     """The index of the mode nearest the origin in a mode_contraction result, and the other modes'."""
-    means = np.asarray(result["means"], dtype=float)
-    centre = int(np.argmin(np.linalg.norm(means, axis=1)))
-    return centre, [k for k in range(len(means)) if k != centre]
+    centre = origin_mode(result["means"])
+    return centre, [k for k in range(len(result["means"])) if k != centre]
 
 
 def held_numbers(held: dict) -> dict:

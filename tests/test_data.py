@@ -55,6 +55,17 @@ def test_rotated_grid_nearest_neighbours_on_diagonals():
     assert d[axis].min() == pytest.approx(0.707, abs=1e-3)
 
 
+def test_origin_mode_is_the_lattice_centre():
+    from mode_interp.data import origin_mode
+    for mixture in (mi.grid_25(), mi.rotated_grid_25()):
+        assert mixture.origin_mode == 12
+        np.testing.assert_allclose(mixture.means[mixture.origin_mode], 0.0, atol=1e-12)
+    assert mi.mixture_1d((1, 2, 3)).origin_mode == 0
+    assert origin_mode([[3.0], [-0.5], [1.0]]) == 1
+    with pytest.raises(ValueError, match="means is empty"):
+        origin_mode([])
+
+
 def test_log_prob_normalised():
     m = mi.mixture_1d((1, 2, 3), 0.05)
     x = torch.linspace(0, 4, 400_001, dtype=torch.float64)[:, None]
