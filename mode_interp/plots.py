@@ -163,25 +163,6 @@ def plot_scatter_2d(panels, s: float = 0.5) -> Figure:
     return fig
 
 
-def plot_sweep(panels) -> Figure:
-    """One panel per ``(x_label, xs, summaries, log_x)``: hallucinated rate (Wilson interval as error
-    bars, from :func:`mode_interp.interpolation.hallucination_summary`) against the swept quantity."""
-    fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (label, xs, rows, log_x) in zip(axes, panels):
-        rate = np.array([r["rate"] for r in rows])
-        err = np.array([[r["rate"] - r["lo"] for r in rows], [r["hi"] - r["rate"] for r in rows]])
-        ax.errorbar(xs, rate, yerr=err, fmt="o-", color=MODEL_COLOR, capsize=3, label="learned model")
-        ax.plot(xs, [r["true_rate"] for r in rows], "--", color=TRUE_COLOR, label="true mixture")
-        ax.set_yscale("symlog", linthresh=1e-5)
-        if log_x:
-            ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("hallucinated fraction")
-        ax.legend(fontsize=8)
-    return fig
-
-
 def plot_image_grid(images, titles=None, ncols: int = 8, title: str | None = None, size: float = 1.1) -> Figure:
     """Grayscale images (n, r, r) in [0, 1] (see :func:`mode_interp.shapes.to_intensity`) on a grid,
     with the two panel borders of SIMPLE SHAPES drawn as thin lines; an empty list gives a note."""

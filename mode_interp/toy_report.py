@@ -144,35 +144,6 @@ def breakdown_table(rows, k_gate: float = 3.0, k_label: float = 5.0) -> str:
                           body)
 
 
-def trend_reading(name: str, xs, rows, paper_says: str) -> str:
-    """A sentence on how the hallucinated rate moves along a sweep (``xs`` labels, ``rows`` measured
-    models): the rates with counts, the models that fail the gate (not interpretable), and among gated
-    models whether the first and last differ with disjoint 99.9% intervals, against ``paper_says``."""
-    rows = _check_measured(rows)
-    xs = [str(x) for x in xs]
-    if len(xs) != len(rows):
-        raise ValueError(f"xs has {len(xs)} labels for {len(rows)} models")
-    hs = [r["m"]["hallucination"] for r in rows]
-    passed = [r["m"]["gate"]["passed"] for r in rows]
-    text = f"**{name}.** Rates " + ", ".join(f"{x}: {h['rate']:.2e} ({h['count']:,}/{h['n']:,})"
-                                             for x, h in zip(xs, hs)) + ". "
-    failed = [x for x, p in zip(xs, passed) if not p]
-    if failed:
-        text += f"Failed the quality gate (rate not interpretable): {', '.join(failed)}. "
-    gated = [(x, h) for x, h, p in zip(xs, hs, passed) if p]
-    if len(gated) >= 2:
-        (x0, h0), (x1, h1) = gated[0], gated[-1]
-        if h0["lo"] > h1["hi"]:
-            verdict = f"falls from {x0} to {x1} with disjoint 99.9% intervals, as the paper says ({paper_says})"
-        elif h1["lo"] > h0["hi"]:
-            verdict = f"*rises* from {x0} to {x1} with disjoint 99.9% intervals, against the paper ({paper_says})"
-        else:
-            verdict = (f"does not change measurably from {x0} to {x1} at this sample size (overlapping 99.9% "
-                       f"intervals; paper: {paper_says})")
-        text += "Among gated models the rate " + verdict + "."
-    return text
-
-
 def verdict_2d(row, first_dir: str, second_dir: str, steps: int, k_gate: float = 3.0) -> str:
     """The reading of a 2-D measured model: its hallucinated count and rate against the true rate, the
     share and enrichment of the nearest-neighbour bands (``first_dir``: their direction) and of the

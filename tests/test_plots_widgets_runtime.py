@@ -92,7 +92,7 @@ def test_markdown_table():
 
 
 def test_chapter2_plots_and_widget(schedule, mixture):
-    from mode_interp import interpolation, smoothing
+    from mode_interp import smoothing
     from mode_interp.widgets import learned_vs_optimal_explorer
     model = lambda x, t: mi.optimal_eps(x.double(), t, mixture, schedule)  # noqa: E731
     curves = smoothing.denoiser_curves(model, mixture, schedule, [0, 9, 49], n_points=51)
@@ -103,8 +103,6 @@ def test_chapter2_plots_and_widget(schedule, mixture):
     g = mi.grid_25()
     xg = g.sample(300, torch.Generator().manual_seed(0))
     assert isinstance(plots.plot_scatter_2d([("g", xg, g, mi.is_hallucinated(xg, g))]), Figure)
-    rows = [interpolation.hallucination_summary(x, mixture) for _ in range(2)]
-    assert isinstance(plots.plot_sweep([("N", [1, 2], rows, True)]), Figure)
     w = learned_vs_optimal_explorer(curves)
     slider, frames = w.children[0].children[0], _frames(w.children[1])
     assert len(slider.options) == 3 and len(frames) == 3 and all(f.value[:4] == b"\x89PNG" for f in frames)

@@ -40,11 +40,6 @@ def test_tables_and_readings_put_the_numbers_in_their_cells():
     assert "| 1–2 | 1 | 40 |" in tr.gap_table(rows[1])
     gate = tr.gate_table(rows, columns="full")
     assert gate.count("\n") == 3 and "few" in gate
-    text = tr.trend_reading("Sweep", ["a", "b"], rows, "paper")
-    assert "1/997" in text and "80/1,076" in text
-    passed = [r["m"]["gate"]["passed"] for r in rows]
-    if all(passed):
-        assert "*rises* from a to b" in text
     claims = tr.claim_table(rows)
     assert claims.count("yes") == 2          # both far above the true 5-sigma rate (5.7e-7)
 
@@ -88,8 +83,6 @@ def test_bad_input_names_the_parameter():
     with pytest.raises(ValueError, match="1-D"):
         tr.gap_table(tr.measure_samples("g", ToyConfig(data="grid_25", steps=10).mixture().sample(
             500, torch.Generator().manual_seed(0)), ToyConfig(data="grid_25", steps=10)))
-    with pytest.raises(ValueError, match="xs"):
-        tr.trend_reading("s", ["a", "b"], [row], "p")
     with pytest.raises(ValueError, match="extra_steps"):
         tr.decayed(config, -1, 1e-4)
     assert tr.decayed(config, 0, 1e-4) is config
