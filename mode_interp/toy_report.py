@@ -339,18 +339,64 @@ def steps_numbers(curve: dict) -> dict:
     return out
 
 
+def record_models(records) -> list:
+    """Per ``toy_model`` record: ``{"config": its replicate's ToyConfig (rebuilt from the spec), "seed": the
+    replicate, "row": its last measured row ("gate", "hallucination", ...)}``, in the records' order."""
+    from .experiments.models import ToyModel
+
+    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise TypeError(f"records must be a list of toy_model records, got {type(records).__name__}")
+    out = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or rec.get("experiment") != "toy_model":
+            raise ValueError(f"records[{i}] is not a toy_model record")
+        out.append({"config": ToyModel.from_dict(rec["spec"]).config, "seed": rec["spec"].get("seed", 0),
+                    "row": rec["result"]["rows"][-1]})
+    return out
+
+
 def longest_models(records) -> dict:
     """{data: ToyConfig} of the longest-trained model per data set among ``toy_model`` records (e.g. the
     paper recipe with its final decay), rebuilt from each record's spec (its replicate's config)."""
-    from .experiments.models import ToyModel
-
     steps_curve(records)                                     # checks the records
     out = {}
-    for rec in records:
-        config = ToyModel.from_dict(rec["spec"]).config
+    for m in record_models(records):
+        config = m["config"]
         if config.data not in out or config.steps > out[config.data].steps:
             out[config.data] = config
     return out
+
+
+def origin_mode_rank(config, measured: dict) -> int:
+    """Where the mode nearest the origin ranks among the K modes by its spread over the exact chain's in
+    ``measured["gate"]["spread_ratio"]`` (1 = the widest; ties rank together)."""
+    ratios = np.asarray(measured["gate"]["spread_ratio"], dtype=float)
+    if len(ratios) != config.mixture().n_modes:
+        raise ValueError(f"measured has {len(ratios)} spread ratios for a mixture of {config.mixture().n_modes} modes")
+    return int((ratios > ratios[config.mixture().origin_mode]).sum()) + 1
+
+
+def origin_mode_table(models: dict) -> str:
+    """Markdown table of how the mode nearest the origin fares in each model's samples against the others.
+
+    ``models``: label -> (ToyConfig, measured), where ``measured`` holds ``"gate"`` and ``"hallucination"``
+    (a ``toy_model`` record's row, :func:`record_models`, or :func:`measure_model`'s ``"m"``). Columns: the
+    share within k sigma of a mode beside the true mixture's, the median mode spread over the exact chain's,
+    the origin mode's spread over the exact chain's with its rank among the K modes (1 = widest), the
+    hallucinated fraction with its 99.9% interval, and the gate's verdict."""
+    if not isinstance(models, dict) or not models:
+        raise ValueError("models must be a non-empty dict label -> (config, measured)")
+    body = []
+    for label, (config, m) in models.items():
+        g, h = m["gate"], m["hallucination"]
+        ratios = np.asarray(g["spread_ratio"], dtype=float)
+        k, rank = config.mixture().origin_mode, origin_mode_rank(config, m)
+        body.append([label, f"{g['within']:.1%} (true {g['true_within']:.1%})", f"{g['median_spread_ratio']:.2f}",
+                     f"{ratios[k]:.2f} ({rank} of {len(ratios)})",
+                     f"{h['rate']:.2%} [{h['lo']:.2%}, {h['hi']:.2%}] ({h['count']:,} of {h['n']:,})",
+                     "pass" if g["passed"] else "**fail**"])
+    return markdown_table(["model", "within 3σ", "spread / exact chain's: median", "the origin's mode (rank)",
+                           "hallucinated (99.9% interval)", "gate"], body)
 
 
 def _centre(result: dict) -> tuple:

@@ -142,3 +142,33 @@ def test_longest_models_rebuilds_each_data_sets_longest_config():
     long = short.continued(50, 1e-4)
     out = tr.longest_models([record(short), record(long), record(ToyConfig(steps=10), seed=2)])
     assert out["grid_25"] == long and out["mixture_1d"] == ToyConfig(steps=10, seed=1236, data_seed=2)
+
+
+def test_record_models_and_origin_mode_table():
+    def record(config, seed, spreads, passed=False):
+        h = {"count": 5, "n": 1000, "rate": 0.005, "lo": 0.001, "hi": 0.01, "true_rate": 1e-6, "ratio_lo": 0.0}
+        g = {"within": 0.95, "true_within": 0.989, "median_spread_ratio": float(np.median(spreads)),
+             "worst_spread_ratio": max(spreads), "spread_ratio": spreads, "blurred": [], "passed": passed}
+        return {"experiment": "toy_model", "spec": {"model": config.to_dict(), "seed": seed},
+                "result": {"rows": [{"step": 1, "hallucination": h, "gate": g}, {"step": config.steps,
+                                                                                  "hallucination": h, "gate": g}]}}
+    grid = ToyConfig(data="grid_25", steps=100, input_bias=True)
+    wide_centre = [1.0] * 25
+    wide_centre[12] = 1.6                                   # the lattice's mode at the origin is index 12
+    models = tr.record_models([record(grid, 0, wide_centre), record(grid, 2, [1.1] * 25, passed=True)])
+    assert [m["seed"] for m in models] == [0, 2] and models[0]["config"] == grid
+    assert models[1]["config"] == ToyConfig(data="grid_25", steps=100, input_bias=True, seed=1236, data_seed=2)
+    assert models[1]["row"]["step"] == 100
+    table = tr.origin_mode_table({f"r{m['seed']}": (m["config"], m["row"]) for m in models})
+    assert "| r0 | 95.0% (true 98.9%) | 1.00 | 1.60 (1 of 25) | 0.50% [0.10%, 1.00%] (5 of 1,000) | **fail** |" in table
+    assert "| r2 | 95.0% (true 98.9%) | 1.10 | 1.10 (1 of 25) |" in table and table.rstrip().endswith("| pass |")
+    with pytest.raises(ValueError, match="records\\[0\\]"):
+        tr.record_models([{"experiment": "loop"}])
+    with pytest.raises(TypeError, match="records"):
+        tr.record_models({"experiment": "toy_model"})
+    assert [tr.origin_mode_rank(m["config"], m["row"]) for m in models] == [1, 1]
+    assert tr.origin_mode_rank(grid, {"gate": {"spread_ratio": [2.0] * 12 + [1.0] * 13}}) == 13
+    with pytest.raises(ValueError, match="25 modes"):
+        tr.origin_mode_rank(grid, {"gate": {"spread_ratio": [1.0] * 3}})
+    with pytest.raises(ValueError, match="models"):
+        tr.origin_mode_table({})
