@@ -176,3 +176,15 @@ def check_device(device, name: str = "device") -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"{name}={device!r} was asked for but torch.cuda.is_available() is False")
     return device
+
+
+def check_records(name: str, records, experiment: str) -> list:
+    """``records`` as a list of result records of ``experiment`` (dicts whose ``"experiment"`` names it);
+    a TypeError for a single record, a path or a non-iterable, a ValueError naming the first stray entry."""
+    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise TypeError(f"{name} must be a list of {experiment} records, got {type(records).__name__}")
+    records = list(records)
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or rec.get("experiment") != experiment:
+            raise ValueError(f"{name}[{i}] is not a {experiment} record")
+    return records

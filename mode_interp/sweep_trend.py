@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from ._validate import check_bool, check_choice
+from ._validate import check_bool, check_choice, check_records
 from .report import markdown_table
 from .stats import mean_interval, paired_test
 
@@ -52,12 +52,8 @@ def points(records, x: str) -> list:
     true mixture's ``true_rate``, the gate's ``passed``, ``within``, ``median_spread``, ``worst_spread`` and
     ``blurred``; sorted by x, then seed."""
     check_choice("x", x, X_KINDS)
-    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
-        raise TypeError(f"records must be a list of toy_model records, got {type(records).__name__}")
     out = []
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict) or rec.get("experiment") != "toy_model":
-            raise ValueError(f"records[{i}] is not a toy_model record")
+    for rec in check_records("records", records, "toy_model"):
         row = rec["result"]["rows"][-1]
         h, g = row["hallucination"], row["gate"]
         out.append({"x": _x_of(rec["spec"]["model"], x), "seed": rec["spec"].get("seed", 0), "count": h["count"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validate import check_bool, check_float, check_instance, check_int
+from ._validate import check_bool, check_float, check_instance, check_int, check_records
 from .data import origin_mode
 from .report import markdown_table
 
@@ -258,12 +258,8 @@ def steps_curve(records) -> dict:
     by training step: {data: [{"step", "hallucination", "gate", "breakdown", "n", "passed", ...}]}. Each
     row is a record's measurement at one step, as :func:`mode_interp.experiments.models.measure` wrote it,
     with the record's sample size, learning-rate recipe and precision beside it."""
-    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
-        raise TypeError(f"records must be a list of toy_model records, got {type(records).__name__}")
     out = {}
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict) or rec.get("experiment") != "toy_model":
-            raise ValueError(f"records[{i}] is not a toy_model record")
+    for rec in check_records("records", records, "toy_model"):
         model = rec["spec"]["model"]
         for row in rec["result"]["rows"]:
             out.setdefault(model["data"], []).append({**row, "n": row["hallucination"]["n"],
@@ -344,15 +340,8 @@ def record_models(records) -> list:
     replicate, "row": its last measured row ("gate", "hallucination", ...)}``, in the records' order."""
     from .experiments.models import ToyModel
 
-    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
-        raise TypeError(f"records must be a list of toy_model records, got {type(records).__name__}")
-    out = []
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict) or rec.get("experiment") != "toy_model":
-            raise ValueError(f"records[{i}] is not a toy_model record")
-        out.append({"config": ToyModel.from_dict(rec["spec"]).config, "seed": rec["spec"].get("seed", 0),
-                    "row": rec["result"]["rows"][-1]})
-    return out
+    return [{"config": ToyModel.from_dict(rec["spec"]).config, "seed": rec["spec"].get("seed", 0),
+             "row": rec["result"]["rows"][-1]} for rec in check_records("records", records, "toy_model")]
 
 
 def longest_models(records) -> dict:
