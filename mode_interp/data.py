@@ -174,7 +174,7 @@ def _digit_codes(config, n: int, seed: int) -> torch.Tensor:
 
 
 TOY_DATASETS = {d.name: d for d in (
-    ToyDataSet("mixture_1d", mixture=lambda c: mixture_1d(c.means, c.sigma)),
+    ToyDataSet("mixture_1d", mixture=lambda c: mixture_1d(c.means, c.sigma, c.weights or None)),
     ToyDataSet("grid_25", mixture=lambda c: grid_25(sigma=c.sigma)),
     ToyDataSet("rotated_grid_25", mixture=lambda c: rotated_grid_25(sigma=c.sigma)),
     ToyDataSet("digits_pca", dim=lambda c: c.latent_dim, points=_digit_codes, max_n=10_000),

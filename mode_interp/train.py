@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from dataclasses import asdict, dataclass, field, replace
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -37,6 +38,7 @@ class ToyConfig:
 
     data: str = "mixture_1d"
     means: tuple = (1.0, 2.0, 3.0)         # used by mixture_1d only
+    weights: tuple = ()                    # mixture_1d only: w_k, one per mode (empty: equal weights)
     sigma: float = 0.05                    # raw units (the grids divide by GRID_SCALE)
     n_train: int = 20_000
     data_seed: int = 0
@@ -63,6 +65,13 @@ class ToyConfig:
             raise ValueError("precision must be 'float32' or 'bfloat16' for training (it is part of the "
                              "model's cache key), got 'auto'")
         object.__setattr__(self, "means", tuple(float(m) for m in check_array("means", self.means)))
+        if isinstance(self.weights, (str, bytes)) or not hasattr(self.weights, "__len__"):
+            raise TypeError(f"weights must be a list of numbers (one per mode) or empty, got {self.weights!r}")
+        object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
+        if self.weights:
+            if self.data != "mixture_1d":
+                raise ValueError(f"weights applies to data='mixture_1d' only, got data={self.data!r}")
+            GaussianMixture(np.asarray(self.means)[:, None], 1.0, self.weights)   # checks count and signs
         check_float("sigma", self.sigma, 0.0, None, lo_open=True)
         check_bool("share_blocks", self.share_blocks)
         check_bool("input_bias", self.input_bias)
@@ -140,11 +149,17 @@ class ToyConfig:
         d = dict(d)
         if "means" in d:
             d["means"] = tuple(d["means"]) or cls.means
+        if "weights" in d:
+            d["weights"] = tuple(d["weights"])
         return cls(**d)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["means"] = list(self.means) if self.data == "mixture_1d" else []
+        if self.weights:
+            d["weights"] = list(self.weights)
+        else:                                  # equal weights keep the keys they had before the option
+            del d["weights"]
         if self.data != "digits_pca":          # unused: keeps the keys of the toy runs as they were
             del d["latent_dim"]
         for name in ("continue_from", "late_from", "late_lr"):   # unused: keeps the keys of plain runs as

@@ -410,6 +410,8 @@ CASES = [
     # training configs
     C("train.ToyConfig", _toy_config, lambda: dict(),
       data=_choice, means=lambda _: [("none", None), ("str", "123"), ("nan", (1.0, NAN)), ("empty", ())],
+      weights=lambda _: [("none", None), ("str", "abc"), ("count", (1.0, 1.0)), ("negative", (1.0, -1.0, 1.0)),
+                         ("nan", (1.0, NAN, 1.0)), ("zero", (0.0, 0.0, 0.0))],
       sigma=_float(0.0, lo_open=True), n_train=_int(1), data_seed=_int(0), width=_int(4), n_blocks=_int(1),
       share_blocks=_bool, steps=_int(1), batch_size=_int(1), lr=_float(0.0, 1.0, lo_open=True), seed=_int(0),
       T=_int(2), beta_start=_float(0.0, 1.0, True, True), beta_end=_float(0.0, 1.0, True, True),

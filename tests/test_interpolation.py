@@ -51,6 +51,18 @@ def test_gap_counts():
         interp.gap_counts(torch.zeros(3, 2), mi.grid_25())
 
 
+def test_gap_profile():
+    mix = mi.mixture_1d((1.0, 2.0, 4.0), 0.05)
+    x = torch.tensor([[1.3], [1.3], [1.7], [3.0], [0.0], [1.02]])
+    profile = interp.gap_profile(x, mix, k=5.0, bins=3)       # open gaps (1.25, 1.75) and (2.25, 3.75)
+    assert profile[(1.0, 2.0)]["counts"] == [2, 0, 1] and profile[(2.0, 4.0)]["counts"] == [0, 1, 0]
+    assert profile[(1.0, 2.0)]["position"] == pytest.approx((0.3 + 0.3 + 0.7) / 3)
+    assert profile[(2.0, 4.0)]["position"] == pytest.approx(0.5)
+    assert interp.gap_profile(torch.tensor([[1.0]]), mix)[(1.0, 2.0)] == {"counts": [0] * 10, "position": None}
+    with pytest.raises(ValueError, match="bins"):
+        interp.gap_profile(x, mix, bins=0)
+
+
 @pytest.mark.parametrize("mix, first_len, second_len, first_gap", [
     (mi.grid_25(), 40, 16, 2 / mi.data.GRID_SCALE), (mi.rotated_grid_25(), 40, 16, math.sqrt(2) / mi.data.GRID_SCALE)])
 def test_neighbour_midpoints(mix, first_len, second_len, first_gap):

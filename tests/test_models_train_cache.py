@@ -1,5 +1,6 @@
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,9 +111,24 @@ def test_config_key_depends_on_every_field():
     base = ToyConfig()
     keys = {cache.config_key(base.to_dict())}
     for change in [dict(n_train=1), dict(seed=1), dict(steps=1), dict(share_blocks=False), dict(width=64),
-                   dict(sigma=0.1), dict(means=(1, 2)), dict(data_seed=3), dict(T=500), dict(input_bias=True)]:
+                   dict(sigma=0.1), dict(means=(1, 2)), dict(data_seed=3), dict(T=500), dict(input_bias=True),
+                   dict(weights=(0.8, 0.1, 0.1))]:
         keys.add(cache.config_key(ToyConfig(**change).to_dict()))
-    assert len(keys) == 11
+    assert len(keys) == 12
+
+
+def test_weights_are_an_option_that_keeps_the_balanced_keys():
+    assert "weights" not in ToyConfig().to_dict()
+    assert ToyConfig(weights=(1, 1, 1)).to_dict()["weights"] == [1.0, 1.0, 1.0]    # stated, so its own key
+    config = ToyConfig(weights=(0.8, 0.1, 0.1))
+    assert ToyConfig.from_dict(config.to_dict()) == config
+    assert np.allclose(config.mixture().weights, [0.8, 0.1, 0.1]) and ToyConfig().mixture().balanced
+    labels = config.mixture().sample(20_000, torch.Generator().manual_seed(0), return_labels=True)[1]
+    assert abs(float((labels == 0).float().mean()) - 0.8) < 0.02
+    with pytest.raises(ValueError, match="weights"):
+        ToyConfig(weights=(0.5, 0.5))
+    with pytest.raises(ValueError, match="mixture_1d"):
+        ToyConfig(data="grid_25", weights=(1.0,) * 25)
 
 
 def test_input_bias_is_an_option_that_keeps_the_paper_networks_keys():

@@ -12,7 +12,7 @@ The run trains to ``model.steps`` once, storing a snapshot at every other step o
   its checks and numbers, per-mode spreads and weights, the modes it calls blurred;
 * where the off-mode mass lies: 2-D, :func:`mode_interp.interpolation.off_mode_breakdown`; 1-D, the count
   in each gap between neighbouring modes (:func:`mode_interp.interpolation.gap_counts`) per unit of gap
-  length.
+  length, and where in the gap it lies (:func:`mode_interp.interpolation.gap_profile`).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
 
     Samples that diverged (NaN or infinite: an early snapshot's chain can blow up) are reported as
     ``non_finite``, counted as hallucinated in ``hallucination``, and left out of every other number."""
-    from ..interpolation import gap_counts, hallucination_summary, mode_summary, off_mode_breakdown, strict_gate
+    from ..interpolation import gap_counts, gap_profile, hallucination_summary, mode_summary, off_mode_breakdown, strict_gate
 
     from ..stats import wilson_interval
 
@@ -137,8 +137,9 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
     if mixture.dim == 2:
         out["breakdown"] = off_mode_breakdown(x, mixture, k_gate, k_label, z=z)
     else:
-        gaps = gap_counts(x, mixture, k_label)
-        out["gaps"] = [{"between": [a, b], "count": c, "per_unit_length": c / (b - a - 2 * k_label * mixture.sigma)}
+        gaps, profile = gap_counts(x, mixture, k_label), gap_profile(x, mixture, k_label)
+        out["gaps"] = [{"between": [a, b], "count": c, "per_unit_length": c / (b - a - 2 * k_label * mixture.sigma),
+                        **profile[(a, b)]}
                        for (a, b), c in ((k, v) for k, v in gaps.items() if k != "outside")]
         out["outside"] = gaps["outside"]
     return _plain(out)
