@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_array, check_float, check_instance, check_int, check_tensor
+from ._validate import check_array, check_bool, check_float, check_instance, check_int, check_tensor
 from .optimal import transition_width
 from .schedule import Schedule, check_schedule
 from .stats import auroc_components, check_scores_labels, delong_interval
@@ -139,16 +139,19 @@ class WindowVariance:
     Pass it as ``observer`` to :func:`mode_interp.diffusion.sample` (alone or in a list): it is called at
     every step with ``(t, x_t, x0_hat)`` and updates the running mean and sum of squares for t < window,
     so memory is O(n d) whatever the window. ``of="x_t"`` tracks the chain's state instead (an alternative
-    score). :meth:`hal` gives the same number as :func:`hal` on the recorded window.
+    score). :meth:`hal` gives the same number as :func:`hal` on the recorded window. ``diverged=True``
+    accepts a chain that blows up: NaN and infinite values are recorded as +-1e30, so a diverged row
+    scores huge instead of stopping the sampler.
     """
 
-    def __init__(self, n: int, dim: int, window: int = 10, of: str = "x0_hat"):
+    def __init__(self, n: int, dim: int, window: int = 10, of: str = "x0_hat", diverged: bool = False):
         self.n = check_int("n", n, 1, None)
         self.dim = check_int("dim", dim, 1, None)
         self.window = check_int("window", window, 2, None)
         if not isinstance(of, str) or of not in ("x0_hat", "x_t"):
             raise ValueError(f"of must be 'x0_hat' or 'x_t', got {of!r}")
         self.of = of
+        self.diverged = check_bool("diverged", diverged)
         self.count = torch.zeros(n, dtype=torch.long)
         self.mean = torch.zeros(n, dim, dtype=torch.float64)
         self.m2 = torch.zeros(n, dim, dtype=torch.float64)
@@ -165,7 +168,8 @@ class WindowVariance:
 
     def __call__(self, t: int, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:
         if t < self.window:
-            self.update(x0_hat if self.of == "x0_hat" else x_t)
+            values = x0_hat if self.of == "x0_hat" else x_t
+            self.update(torch.nan_to_num(values, nan=1e30, posinf=1e30, neginf=-1e30) if self.diverged else values)
 
     def hal(self) -> torch.Tensor:
         """Mean over coordinates of the population variance m2 / count, shape (n,)."""

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import detect
-from ._validate import check_array, check_float, check_instance, check_int, check_ints
+from ._validate import check_array, check_float, check_instance, check_int, check_ints, check_points
 from .data import GaussianMixture
 from .hallucination import is_hallucinated, nearest_mode_distance
 from .report import markdown_table
@@ -216,6 +216,22 @@ def shortfall_text(retained: float, paper: float = PAPER_RETAINED, book: float =
             + ("still above" if retained >= book else "below") + f" the {book:.0%} this book asks for")
 
 
+def mode_false_positives(x0: torch.Tensor, mixture: GaussianMixture, scores, labels, threshold: float) -> dict:
+    """Per mode, how many of its in-support samples (not hallucinated, nearest to that mode) the filter
+    "remove score > threshold" removes: ``{"threshold", "n_in_support": [per mode], "n_removed": [per
+    mode]}``, plain ints in the mixture's mode order (the false positives a mode pays)."""
+    s, y = detect._scores_labels(scores, labels)
+    threshold = check_float("threshold", threshold)
+    x0 = check_points("x0", x0, mixture.dim)
+    if len(x0) != len(s):
+        raise ValueError(f"x0 has {len(x0)} samples but scores has {len(s)}")
+    nearest = torch.cdist(x0.double(), torch.as_tensor(mixture.means)).argmin(dim=1).numpy()
+    removed_in = (s > threshold) & ~y
+    return {"threshold": threshold,
+            "n_in_support": np.bincount(nearest[~y], minlength=mixture.n_modes).astype(int).tolist(),
+            "n_removed": np.bincount(nearest[removed_in], minlength=mixture.n_modes).astype(int).tolist()}
+
+
 def false_positives(x0: torch.Tensor, mixture: GaussianMixture, scores, labels, threshold: float,
                     within: float = 3.0) -> dict:
     """Where the in-support samples the filter removes (score > threshold, not hallucinated) lie.
@@ -227,16 +243,12 @@ def false_positives(x0: torch.Tensor, mixture: GaussianMixture, scores, labels, 
     lattices the centre mode, which the paper's network cannot hold: chapter 2, section 2.6)}``; a sample
     belongs to its nearest mode, and a mode with no in-support sample loses 0.
     """
-    s, y = detect._scores_labels(scores, labels)
-    threshold = check_float("threshold", threshold)
     within = check_float("within", within, 0.0, None, lo_open=True)
+    per_mode = mode_false_positives(x0, mixture, scores, labels, threshold)
+    s, y = detect._scores_labels(scores, labels)
     dist = (nearest_mode_distance(x0, mixture) / mixture.sigma).numpy()
-    if len(dist) != len(s):
-        raise ValueError(f"x0 has {len(dist)} samples but scores has {len(s)}")
-    removed_in = (s > threshold) & ~y
-    nearest = torch.cdist(x0.double(), torch.as_tensor(mixture.means)).argmin(dim=1).numpy()
-    loss = (np.bincount(nearest[removed_in], minlength=mixture.n_modes)
-            / np.bincount(nearest[~y], minlength=mixture.n_modes).clip(1))
+    removed_in = (s > per_mode["threshold"]) & ~y
+    loss = np.asarray(per_mode["n_removed"]) / np.asarray(per_mode["n_in_support"]).clip(1)
     worst = int(loss.argmax())
     return {f"fp_within{within:g}": float((dist[removed_in] <= within).mean()) if removed_in.any() else float("nan"),
             "worst_mode": "(" + ", ".join(f"{v:.2f}" for v in mixture.means[worst]) + ")",

@@ -93,9 +93,8 @@ def run(eps_fn, mixture: GaussianMixture, schedule: Schedule, sampler: Sampler, 
     window = check_int("window", window, 2, None)
     min_class = check_int("min_class", min_class, 1, None)
     short, eps = chain(eps_fn, schedule, sampler.steps)
-    hal = WindowVariance(n, dim, max(2, min(window, sampler.steps // 2)))
-    observer = lambda t, x_t, x0_hat: hal(t, x_t, torch.nan_to_num(x0_hat, nan=1e30, posinf=1e30, neginf=-1e30))
-    x = sample(eps, n, dim, short, torch.Generator().manual_seed(seed), eta=sampler.eta, observer=observer,
+    hal = WindowVariance(n, dim, max(2, min(window, sampler.steps // 2)), diverged=True)
+    x = sample(eps, n, dim, short, torch.Generator().manual_seed(seed), eta=sampler.eta, observer=hal,
                clip_x0=clip_x0).x0
     labels = _labels(x, mixture, k)
     finite = torch.isfinite(x).all(dim=1)

@@ -34,6 +34,29 @@ def test_a_record_measures_every_snapshot_as_its_own_run(tmp_path, monkeypatch):
     assert again["from_cache"] and again["result"] == rec["result"]
 
 
+def test_hal_window_adds_the_detector_per_mode_and_keeps_the_old_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path / "cache"))
+    plain = models.ToyModel.from_dict({"model": {**MODEL, "steps": 300, "weights": [0.8, 0.1, 0.1]},
+                                       "n_samples": 600})
+    assert "hal_window" not in plain.to_dict()
+    spec = models.ToyModel.from_dict({**plain.to_dict(), "hal_window": 10})
+    assert records.record_key("toy_model", spec) != records.record_key("toy_model", plain)
+    row = records.compute("toy_model", spec)["result"]["rows"][0]
+    det = row["detector"]                  # 300 steps of training: plenty of hallucinations, both classes
+    finite = 600 - row["non_finite"]       # a diverged sample is left out of the detector's numbers
+    assert 0 <= det["auroc"] <= 1 and det["n_hallucinated"] == row["hallucination"]["count"] - row["non_finite"]
+    for name, target in (("at_retention", 0.96), ("at_removal", 0.95)):
+        d = det[name]
+        assert d["target"] == target and len(d["n_in_support"]) == len(d["n_removed"]) == 3
+        assert sum(d["n_in_support"]) == finite - det["n_hallucinated"]
+    kept = 1 - sum(det["at_retention"]["n_removed"]) / sum(det["at_retention"]["n_in_support"])
+    assert kept >= 0.96 and det["at_removal"]["n_hallucinated_removed"] >= 0.95 * det["n_hallucinated"]
+    # the scores are the windowed Hal of the same chain: the plain record's samples are the same
+    assert row["hallucination"] == records.compute("toy_model", plain)["result"]["rows"][0]["hallucination"]
+    with pytest.raises(ValueError, match="hal_window"):
+        models.ToyModel.from_dict({"model": MODEL, "hal_window": 1})
+
+
 def test_a_2d_record_holds_the_off_mode_breakdown(tmp_path, monkeypatch):
     monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path / "cache"))
     spec = {"model": {"data": "grid_25", "n_train": 500, "batch_size": 250, "steps": 150, "width": 16},

@@ -12,7 +12,9 @@ The run trains to ``model.steps`` once, storing a snapshot at every other step o
   its checks and numbers, per-mode spreads and weights, the modes it calls blurred;
 * where the off-mode mass lies: 2-D, :func:`mode_interp.interpolation.off_mode_breakdown`; 1-D, the count
   in each gap between neighbouring modes (:func:`mode_interp.interpolation.gap_counts`) per unit of gap
-  length, and where in the gap it lies (:func:`mode_interp.interpolation.gap_profile`).
+  length, and where in the gap it lies (:func:`mode_interp.interpolation.gap_profile`);
+* with ``hal_window`` > 0, the trajectory-variance detector (Hal, chapter 4) on the same samples: its
+  AUROC and the in-support samples it removes from each mode (:func:`detector_numbers`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from .._validate import check_bool, check_float, check_int
+from ..detect import WindowVariance
 from ..train import ToyConfig, load_or_train
 from .records import Experiment, check_fields, register
 
@@ -40,6 +43,7 @@ class ToyModel:
     z: float = 3.29
     checkpoint_every: int = 1_000     # the run's resumable state, in the cache folder
     compile: bool = False             # sample through torch.compile (mode_interp.precision; ~1.8x on 1-D)
+    hal_window: int = 0               # > 0: also score every sample by Hal over its last hal_window steps
 
     def __post_init__(self):
         if not isinstance(self.model, ToyConfig):
@@ -61,6 +65,9 @@ class ToyModel:
         check_float("z", self.z, 0.0, None, lo_open=True)
         check_int("checkpoint_every", self.checkpoint_every, 1, None)
         check_bool("compile", self.compile)
+        check_int("hal_window", self.hal_window, 0, self.model.T)
+        if self.hal_window == 1:
+            raise ValueError("hal_window must be 0 (off) or at least 2 steps (a variance), got 1")
 
     @property
     def config(self) -> ToyConfig:
@@ -72,6 +79,8 @@ class ToyModel:
         d["model"], d["at_steps"] = self.model.to_dict(), list(self.at_steps)
         if not d["compile"]:          # eager sampling keeps the keys records had before the option
             del d["compile"]
+        if not d["hal_window"]:       # so do records without the detector
+            del d["hal_window"]
         return d
 
     @classmethod
@@ -107,8 +116,10 @@ def _plain(x):
     return x
 
 
-def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: float = 3.0, z: float = 3.29) -> dict:
-    """The numbers of one model's samples ``x`` (module docstring), as plain JSON types.
+def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: float = 3.0, z: float = 3.29,
+            hal: torch.Tensor | None = None) -> dict:
+    """The numbers of one model's samples ``x`` (module docstring), as plain JSON types; with ``hal`` (one
+    Hal score per sample), also the ``detector``'s (:func:`detector_numbers`).
 
     Samples that diverged (NaN or infinite: an early snapshot's chain can blow up) are reported as
     ``non_finite``, counted as hallucinated in ``hallucination``, and left out of every other number."""
@@ -123,6 +134,8 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
     if non_finite == n:
         raise ValueError(f"all {n} samples are NaN or infinite: nothing to measure")
     x = x[finite]
+    if hal is not None and len(hal) != n:
+        raise ValueError(f"hal has {len(hal)} scores but x has {n} samples")
     summary = mode_summary(x, mixture, k_gate)
     gate = strict_gate(summary, mixture, config.schedule())
     h = hallucination_summary(x, mixture, k_label, z)
@@ -142,7 +155,32 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
                         **profile[(a, b)]}
                        for (a, b), c in ((k, v) for k, v in gaps.items() if k != "outside")]
         out["outside"] = gaps["outside"]
+    if hal is not None:
+        out["detector"] = detector_numbers(x, hal[finite], mixture, k_label)
     return _plain(out)
+
+
+def detector_numbers(x: torch.Tensor, hal: torch.Tensor, mixture, k_label: float = 5.0, retention: float = 0.96,
+                     removal: float = 0.95) -> dict | None:
+    """Hal on one model's (finite) samples ``x``: its AUROC and, at two thresholds, the counts per mode
+    (:func:`mode_interp.detector_study.mode_false_positives`) with the hallucinations removed: ``at_retention``,
+    the threshold that keeps ``retention`` of the in-support samples (the paper's 96%), and ``at_removal``,
+    the one that removes ``removal`` of the hallucinations (chapter 4). None when either class is empty."""
+    from ..detect import auroc, threshold_for_removal, threshold_for_retention
+    from ..detector_study import mode_false_positives
+    from ..hallucination import is_hallucinated
+
+    labels = is_hallucinated(x, mixture, k_label).numpy()
+    scores = hal.to(torch.float64).numpy()
+    if labels.all() or not labels.any():
+        return None
+    out = {"n_hallucinated": int(labels.sum()), "auroc": auroc(scores, labels)}
+    for name, threshold in (("at_retention", threshold_for_retention(scores, labels, retention)),
+                            ("at_removal", threshold_for_removal(scores, labels, removal))):
+        out[name] = {**mode_false_positives(x, mixture, scores, labels, threshold),
+                     "n_hallucinated_removed": int((scores[labels] > threshold).sum())}
+    out["at_retention"]["target"], out["at_removal"]["target"] = retention, removal
+    return out
 
 
 def run(spec: ToyModel) -> tuple:
@@ -155,11 +193,13 @@ def run(spec: ToyModel) -> tuple:
         trained = final if step == config.steps else load_or_train(config.at_step(step), progress=False,
                                                                     snapshots=())
         start = time.perf_counter()
-        result = trained.sample(spec.n_samples, spec.sample_seed + spec.seed, compile=spec.compile)
+        stream = WindowVariance(spec.n_samples, config.dim, spec.hal_window, diverged=True) if spec.hal_window else None
+        result = trained.sample(spec.n_samples, spec.sample_seed + spec.seed, compile=spec.compile, observer=stream)
         sample_seconds = time.perf_counter() - start
+        hal = stream.hal() if stream is not None else None
         rows.append({"step": step, "final_loss": trained.losses[-1] if trained.losses else None,
                      "train_seconds": round(trained.seconds, 1), "sample_seconds": round(sample_seconds, 1),
-                     "source": trained.source, **measure(result.x0, config, spec.k_label, spec.k_gate, spec.z)})
+                     "source": trained.source, **measure(result.x0, config, spec.k_label, spec.k_gate, spec.z, hal)})
         seconds += sample_seconds
     info = {"precision": final.precision, "sample_precision": result.precision, "compiled": result.compiled,
             "computed_seconds": round(final.seconds + seconds, 1)}
