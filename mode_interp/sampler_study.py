@@ -196,8 +196,16 @@ def _labels(x: torch.Tensor, mixture: GaussianMixture, k: float) -> torch.Tensor
 
 
 def _rate_row(x: torch.Tensor, mixture: GaussianMixture, k: float, **fields) -> dict:
+    """``{**fields, "n", "count", "rate"}``; in 1-D also ``gaps``: per gap between neighbouring modes, its
+    finite samples' count and mean position (:func:`mode_interp.interpolation.gap_profile`)."""
+    from .interpolation import gap_profile
     count = int(_labels(x, mixture, k).sum())
-    return {**fields, "n": len(x), "count": count, "rate": count / len(x)}
+    row = {**fields, "n": len(x), "count": count, "rate": count / len(x)}
+    if mixture.dim == 1:
+        finite = x[torch.isfinite(x).all(dim=1)]
+        row["gaps"] = [{"between": list(pair), "count": sum(g["counts"]), "position": g["position"]}
+                       for pair, g in gap_profile(finite, mixture, k).items()]
+    return row
 
 
 def tempered_rates(mixture: GaussianMixture, schedule: Schedule, taus, n: int, seeds=(0, 1, 2),
