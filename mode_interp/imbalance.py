@@ -21,6 +21,7 @@ import numpy as np
 
 from ._validate import check_int, check_records
 from .data import GaussianMixture, check_mixture
+from .experiments.models import ToyModel
 from .report import markdown_table
 from .schedule import Schedule, check_schedule
 from .stats import mean_interval, paired_test, wilson_interval
@@ -43,6 +44,14 @@ def boundary(mixture: GaussianMixture, schedule: Schedule, t: int, pair=(0, 1)) 
     return (mu_a + mu_b) / 2 + v * math.log(mixture.weights[a] / mixture.weights[b]) / (ab * (mu_b - mu_a))
 
 
+def boundary_positions(mixture: GaussianMixture, schedule: Schedule, t: int) -> dict:
+    """``{gap index: position}`` of the exact boundary at step t in each gap between neighbouring modes
+    (0: the left mode, 1: the right one; 0.5 for equal weights)."""
+    mus = np.sort(check_mixture(mixture, dim=1).means[:, 0])
+    return {g: (boundary(mixture, schedule, t, (g, g + 1)) - mus[g]) / (mus[g + 1] - mus[g])
+            for g in range(len(mus) - 1)}
+
+
 def boundary_table(mixture: GaussianMixture, schedule: Schedule, ts) -> str:
     """The exact boundary's distance from each gap's midpoint, in sigma, at each t of ``ts`` (positive:
     towards the right-hand mode)."""
@@ -53,24 +62,28 @@ def boundary_table(mixture: GaussianMixture, schedule: Schedule, ts) -> str:
     return markdown_table(["t", *[f"gap {mus[a]:g}–{mus[b]:g}: shift (σ)" for a, b in pairs]], rows)
 
 
-def _arm(weights) -> str:
-    return "/".join(f"{w:g}" for w in weights) if weights else "equal"
+def arm_name(weights) -> str:
+    """How the tables name a mixture's weights: "0.8/0.1/0.1", or "equal" for none given."""
+    return "/".join(f"{w:g}" for w in weights) if len(weights) else "equal"
 
 
 def record_rows(records) -> list:
     """One row per ``toy_model`` record (its last measured step): ``arm`` (the weights, or "equal"),
     ``weights``, ``seed``, ``n``, ``count``, ``rate``, ``gaps`` (per gap: ``between``, ``count``,
-    ``position``), ``gate`` (passed, within, worst weight ratio) and ``detector`` (or None)."""
+    ``position``), ``gate`` (passed, within, worst weight ratio), ``detector`` (or None), ``half``, the
+    distance k_label sigma from a mode at which a gap opens, and ``config``, the replicate's ToyConfig."""
     rows = []
     for rec in check_records("records", records, "toy_model"):
         model, row = rec["spec"]["model"], rec["result"]["rows"][-1]
         if not model["means"] or "position" not in row["gaps"][0]:
             raise ValueError("records must be 1-D toy_model records that hold the gap profile (measured since "
                              "the weights option), got one without")
-        rows.append({"arm": _arm(model.get("weights", [])), "weights": model.get("weights", []),
+        rows.append({"arm": arm_name(model.get("weights", [])), "weights": model.get("weights", []),
                      "seed": rec["spec"]["seed"], "n": row["hallucination"]["n"],
                      "count": row["hallucination"]["count"], "rate": row["hallucination"]["rate"],
-                     "gaps": row["gaps"], "gate": row["gate"], "detector": row.get("detector")})
+                     "gaps": row["gaps"], "gate": row["gate"], "detector": row.get("detector"),
+                     "half": rec["spec"]["k_label"] * model["sigma"],
+                     "config": ToyModel.from_dict(rec["spec"]).config})
     return sorted(rows, key=lambda r: (r["arm"] == "equal", r["seed"]))
 
 
@@ -132,7 +145,7 @@ def gap_table(rows) -> str:
     return markdown_table(["weights", "replicate", "hallucinated", *heads, "ratio of the gaps", "strict gate"], table)
 
 
-def tempered_table(tempered_rows, weights_by_arm: dict) -> str:
+def tempered_table(tempered_rows) -> str:
     """The tempered exact denoiser (:func:`mode_interp.sampler_study.tempered_rates` rows tagged with an
     ``arm``): per arm and temperature, each gap's count summed over seeds, mean position and the ratio."""
     cells = {}
@@ -141,19 +154,25 @@ def tempered_table(tempered_rows, weights_by_arm: dict) -> str:
     out = []
     for (arm, tau), rs in sorted(cells.items(), key=lambda kv: (kv[0][0] == "equal", kv[0][1])):
         counts = [sum(r["gaps"][i]["count"] for r in rs) for i in range(len(rs[0]["gaps"]))]
-        pos = [np.nanmean([np.nan if r["gaps"][i]["position"] is None else r["gaps"][i]["position"] for r in rs])
+        pos = [[r["gaps"][i]["position"] for r in rs if r["gaps"][i]["position"] is not None]
                for i in range(len(counts))]
         out.append([arm, f"{tau:g}", f"{sum(r['n'] for r in rs):,}",
-                    *[f"{c:,} ({p:.2f})" for c, p in zip(counts, pos)], f"{(counts[0] + 0.5) / (counts[1] + 0.5):.2f}"])
+                    *[f"{c:,} ({np.mean(p):.2f})" if p else f"{c:,} (–)" for c, p in zip(counts, pos)],
+                    f"{(counts[0] + 0.5) / (counts[1] + 0.5):.2f}"])
     return markdown_table(["weights", "τ", "samples", "gap 1–2: count (position)", "gap 2–3: count (position)",
                            "ratio of the gaps"], out)
 
 
-def tempered_ratios(tempered_rows, arm: str) -> dict:
-    """``{tau: mean_interval of the per-seed log10 gap ratios}`` of one arm of tagged tempered rows."""
+def tempered_shares(tempered_rows, arm: str) -> dict:
+    """``{tau: {"share", "lo", "hi", "count_0", "count_1"}}``: of one arm's tempered samples in the two gaps,
+    pooled over seeds (the tempered denoiser is exact, so seeds differ by sampling noise only), the share in
+    gap 0 with its 99.9% Wilson interval (1/2: the gaps hold alike)."""
     out = {}
     for tau in sorted({r["tau"] for r in tempered_rows if r["arm"] == arm}):
-        out[tau] = mean_interval([log_ratio(r) for r in tempered_rows if r["arm"] == arm and r["tau"] == tau])
+        rs = [r for r in tempered_rows if r["arm"] == arm and r["tau"] == tau]
+        c0, c1 = sum(r["gaps"][0]["count"] for r in rs), sum(r["gaps"][1]["count"] for r in rs)
+        lo, hi = wilson_interval(c0, max(c0 + c1, 1))
+        out[tau] = {"share": c0 / max(c0 + c1, 1), "lo": lo, "hi": hi, "count_0": c0, "count_1": c1}
     return out
 
 
@@ -189,3 +208,132 @@ def light_vs_heavy(det_rows, arm: str, light: int, heavy: int) -> dict:
     ``light`` against mode ``heavy`` (one-sided "greater": the light mode pays more)."""
     rs = [d for d in det_rows if d["arm"] == arm]
     return paired_test([d["loss"][light] for d in rs], [d["loss"][heavy] for d in rs], alternative="greater")
+
+
+def _verdict(interval: dict, above: str, below: str, unresolved: str) -> str:
+    """``above`` if the interval lies above 1, ``below`` if below, else ``unresolved``."""
+    return above if interval["lo"] > 1 else below if interval["hi"] < 1 else unresolved
+
+
+def chapter_numbers(rows, comparison: dict, tempered_rows, det_rows, arm: str, ramps: dict, schedule: Schedule,
+                    shift_ts=(0, 20), light=(1, 2), heavy: int = 0) -> dict:
+    """The numbers section 6.5 glues: the exact boundary's shift in gap 0 at ``shift_ts`` (in sigma), the
+    learned models' gap ratio and its control (with intervals, the paired test and its verdict in words),
+    the tempered denoiser's ratio per temperature, the weight predictions, the mean in-gap positions, the
+    rates, the ramp-width ratios per arm (``ramps``: {label: :func:`ramp_widths`}, labels starting with the
+    arm's name), and the detector's removals per mode (mean over replicates) with the light-against-heavy
+    test; the arm's weights and mixture are read from ``rows``."""
+    by = arms(rows)
+    weights, mixture = by[arm][0]["weights"], by[arm][0]["config"].mixture()
+    mus = np.sort(mixture.means[:, 0])
+    out = {"n_reps": len(by[arm]), "n_samples": by[arm][0]["n"], "weights": " / ".join(f"{w:g}" for w in weights),
+           "n_passed": sum(r["gate"]["passed"] for r in rows), "n_models": len(rows),
+           **{f"shift_{t}": (boundary(mixture, schedule, t, (0, 1)) - (mus[0] + mus[1]) / 2) / mixture.sigma
+              for t in shift_ts}}
+    for key, name in (("arm", arm), ("control", "equal")):
+        ratios = np.concatenate([r["narrower"] for label, r in ramps.items() if label.startswith(name + ",")])
+        out[f"narrower_{key}_min"], out[f"narrower_{key}_max"] = float(ratios.min()), float(ratios.max())
+    target = det_rows[0]["target"]
+    out["retention"], out["fp"] = target, 1 - target
+    for key in ("ratio", "control_ratio"):
+        out.update({f"{key}": comparison[key]["mean"], f"{key}_lo": comparison[key]["lo"],
+                    f"{key}_hi": comparison[key]["hi"],
+                    f"{key}_min": min(comparison[key]["values"]), f"{key}_max": max(comparison[key]["values"])})
+    vs = comparison["vs_control"]
+    out.update(vs_p=vs["p_one_sided"], vs_agree=vs["n_agree"], vs_factor=10 ** vs["mean"],
+               vs_factor_lo=10 ** vs["lo"], vs_factor_hi=10 ** vs["hi"],
+               verdict_ratio=_verdict(comparison["ratio"], "the heavy–light gap holds more",
+                                      "the heavy–light gap holds less", "not resolved across replicates"),
+               **{f"predicted_{k}": v for k, v in weight_predictions(weights).items()})
+    for tau, m in tempered_shares(tempered_rows, arm).items():     # pooled, as tempered_table gives it
+        out[f"tempered_ratio_{tau:g}"] = (m["count_0"] + 0.5) / (m["count_1"] + 0.5)
+    for name, rs in (("arm", by[arm]), ("control", by["equal"])):
+        out[f"{name}_rate"] = float(np.mean([r["rate"] for r in rs]))
+        for g in range(len(rs[0]["gaps"])):
+            pos = [r["gaps"][g]["position"] for r in rs if r["gaps"][g]["position"] is not None]
+            out[f"{name}_position_{g}"] = float(np.mean(pos)) if pos else float("nan")
+            out[f"{name}_count_{g}"] = sum(r["gaps"][g]["count"] for r in rs)
+    for name in (arm, "equal"):
+        mine = [d for d in det_rows if d["arm"] == name]
+        key = "arm" if name == arm else "control"
+        for k in range(len(mine[0]["loss"])):
+            out[f"{key}_loss_{k}"] = float(np.mean([d["loss"][k] for d in mine]))
+        out[f"{key}_auroc_min"] = min(d["auroc"] for d in mine)
+    for k in light:
+        t = light_vs_heavy(det_rows, arm, k, heavy)
+        out.update({f"light{k}_excess": t["mean"], f"light{k}_excess_lo": t["lo"], f"light{k}_p": t["p_one_sided"],
+                    f"light{k}_agree": t["n_agree"],
+                    f"light{k}_factor_min": min(d["loss"][k] / max(d["loss"][heavy], 1e-12)
+                                                for d in det_rows if d["arm"] == arm)})
+    out["light_factor_min"] = min(out[f"light{k}_factor_min"] for k in light)
+    control = {k: light_vs_heavy(det_rows, "equal", k, heavy) for k in light}
+    out["control_p_min"] = min(t["p_one_sided"] for t in control.values())
+    out["control_agree_max"] = max(t["n_agree"] for t in control.values())
+    taus = sorted({r["tau"] for r in tempered_rows if r["arm"] == arm})
+    lowest, first = min(out[f"tempered_ratio_{tau:g}"] for tau in taus), out[f"tempered_ratio_{taus[0]:g}"]
+    predictions = {k: v for k, v in out.items() if k.startswith("predicted_")}
+    nearest = min(predictions, key=lambda k: abs(math.log(predictions[k] / first)))
+    out["nearest_prediction"] = {"predicted_geometric": "geometric mean", "predicted_arithmetic": "arithmetic mean",
+                                 "predicted_smaller": "smaller weight"}[nearest]
+    out["vs_tempered"] = (f"below uniform smoothing's {lowest:.1f}× (its lowest over τ) in every replicate"
+                          if out["ratio_max"] < lowest else
+                          f"at or above the {lowest:.1f}× of uniform smoothing in some replicate")
+    out["rate_direction"] = "less" if out["arm_rate"] < out["control_rate"] else "more"
+    out["verdict_summary"] = (f"which gap holds the mass: {out['verdict_ratio']}; Hal's filter removes each light "
+                              f"mode's samples at ≥ {out['light_factor_min']:.1f}× the heavy mode's rate")
+    spread = np.array([r["gate"]["spread_ratio"] for r in by[arm]])
+    out["arm_spread_heavy"] = float(spread[:, heavy].mean())
+    out["arm_spread_light"] = float(spread[:, list(light)].mean())
+    return out
+
+
+
+def ramp_widths(model, mixture: GaussianMixture, schedule: Schedule, ts) -> dict:
+    """The network's transition width across each gap of a 1-D mixture, over the exact one, at each t of
+    ``ts`` (:func:`mode_interp.smoothing.learned_transition_width`; the exact width depends on the gap and
+    the noise, not on the weights): ``{"ts", "widths": {gap index: array of ratios}, "narrower": ratio of
+    gap 0's ratio to gap 1's at each t}`` (below 1: the network's step is sharper in gap 0)."""
+    from .optimal import transition_width
+    from .smoothing import learned_transition_width
+
+    mus = np.sort(check_mixture(mixture, dim=1).means[:, 0])
+    ts = [int(t) for t in ts]
+    widths = {}
+    for g in range(len(mus) - 1):
+        exact = transition_width(check_schedule(schedule), float(mus[g + 1] - mus[g]), mixture.sigma)[ts]
+        widths[g] = learned_transition_width(model, mixture, schedule, ts, (g, g + 1)) / exact
+    return {"ts": ts, "widths": widths, "narrower": widths[0] / widths[1]}
+
+
+def ramp_table(ramps: dict) -> str:
+    """``{label: ramp_widths(...)}`` as a table, one row per model: at each t, the two gaps' widths over the
+    exact one ("gap 1–2 / gap 2–3") and, in brackets, their ratio."""
+    ts = next(iter(ramps.values()))["ts"]
+    rows = [[label, *[f"{r['widths'][0][i]:.1f} / {r['widths'][1][i]:.1f} ({r['narrower'][i]:.2f})"
+                      for i in range(len(ts))]] for label, r in ramps.items()]
+    return markdown_table(["model", *[f"t = {t}" for t in ts]], rows)
+
+
+def chapter_claims(rows, tempered_rows, det_rows, arm: str, light=(1, 2), heavy: int = 0) -> tuple:
+    """Section 6.5's part of chapter 6's check cell: ``(claims, sanity)`` for :func:`mode_interp.report.check`."""
+    tempered = tempered_shares(tempered_rows, arm)
+    tests = {k: light_vs_heavy(det_rows, arm, k, heavy) for k in light}
+    claims = {
+        "imbalanced 1-D: every model, imbalanced and balanced, passes the strict gate (each mode's share within "
+        "20% of its weight)": all(r["gate"]["passed"] for r in rows),
+        "tempered exact denoiser, imbalanced: the heavy-light gap holds more than the light-light gap at every "
+        "tau (pooled over seeds, its share of the two gaps' samples > 1/2 at the 99.9% Wilson lower bound)":
+            all(m["lo"] > 0.5 for m in tempered.values()),
+        "Hal at the paper's 96% retention: each light mode loses a larger share of its samples than the heavy "
+        "mode, in every replicate (paired one-sided p < 0.05)":
+            all(t["n_agree"] == t["n"] and t["p_one_sided"] < 0.05 for t in tests.values()),
+    }
+    by = arms(rows)
+    sanity = {
+        "3 replicates per arm, the same seeds": sorted(len(v) for v in by.values()) == [3, 3]
+        and len({tuple(r["seed"] for r in v) for v in by.values()}) == 1,
+        "every model's detector kept >= 96% of its in-support samples (the threshold's definition)":
+            all(sum(d["loss"][k] * d["n_in_support"][k] for k in range(len(d["loss"]))) <= 0.04 * sum(d["n_in_support"])
+                + 1e-9 for d in det_rows),
+    }
+    return claims, sanity

@@ -567,3 +567,30 @@ def plot_replicated_sweep(panels) -> Figure:
         ax.set_ylabel("hallucinated fraction (> 5σ)")
         ax.legend(fontsize=7)
     return fig
+
+
+def plot_gap_profiles(rows, boundaries: dict | None = None) -> Figure:
+    """Where in each gap between neighbouring 1-D modes the hallucinations lie, one panel per gap:
+    the samples of each arm of :func:`mode_interp.imbalance.record_rows` (summed over replicates) as a
+    density over the open gap (0 = left mode, 1 = right mode; the record's 10 bins), with ``boundaries``
+    = {label: {gap index: position}} drawn as vertical lines (e.g. the exact boundary at some t)."""
+    arms = sorted({r["arm"] for r in rows}, key=lambda a: a == "equal")
+    n_gaps = len(rows[0]["gaps"])
+    fig = Figure(figsize=(5.0 * n_gaps, 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n_gaps, sharey=True))
+    for g, ax in enumerate(axes):
+        a, b = rows[0]["gaps"][g]["between"]
+        for i, arm in enumerate(arms):
+            counts = np.sum([r["gaps"][g]["counts"] for r in rows if r["arm"] == arm], axis=0)
+            n = sum(r["n"] for r in rows if r["arm"] == arm)
+            half = rows[0]["half"] / (b - a)      # the open gap starts k_label sigma from each mode
+            edges = np.linspace(half, 1 - half, len(counts) + 1)
+            ax.stairs(counts / n / np.diff(edges), edges, color=f"C{i}", lw=1.8,
+                      label=f"weights {arm} ({int(counts.sum()):,} samples)")
+        for j, (label, where) in enumerate((boundaries or {}).items()):
+            ax.axvline(where[g], color="k", ls=["--", ":", "-."][j % 3], lw=1, label=label)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"position in the gap {a:g}–{b:g} (0: mode {a:g}, 1: mode {b:g})")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("share of all samples per unit position")
+    return fig
