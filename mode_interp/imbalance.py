@@ -19,12 +19,12 @@ import math
 
 import numpy as np
 
-from ._validate import check_int, check_records
+from ._validate import check_int
 from .data import GaussianMixture, check_mixture
-from .experiments.models import ToyModel
 from .report import markdown_table
 from .schedule import Schedule, check_schedule
 from .stats import mean_interval, paired_test, wilson_interval
+from .toy_report import record_models
 
 
 def boundary(mixture: GaussianMixture, schedule: Schedule, t: int, pair=(0, 1)) -> float:
@@ -73,17 +73,15 @@ def record_rows(records) -> list:
     ``position``), ``gate`` (passed, within, worst weight ratio), ``detector`` (or None), ``half``, the
     distance k_label sigma from a mode at which a gap opens, and ``config``, the replicate's ToyConfig."""
     rows = []
-    for rec in check_records("records", records, "toy_model"):
-        model, row = rec["spec"]["model"], rec["result"]["rows"][-1]
-        if not model["means"] or "position" not in row["gaps"][0]:
+    for m in record_models(records):
+        config, row = m["config"], m["row"]
+        if config.data != "mixture_1d" or "position" not in row["gaps"][0]:
             raise ValueError("records must be 1-D toy_model records that hold the gap profile (measured since "
                              "the weights option), got one without")
-        rows.append({"arm": arm_name(model.get("weights", [])), "weights": model.get("weights", []),
-                     "seed": rec["spec"]["seed"], "n": row["hallucination"]["n"],
-                     "count": row["hallucination"]["count"], "rate": row["hallucination"]["rate"],
-                     "gaps": row["gaps"], "gate": row["gate"], "detector": row.get("detector"),
-                     "half": rec["spec"]["k_label"] * model["sigma"],
-                     "config": ToyModel.from_dict(rec["spec"]).config})
+        rows.append({"arm": arm_name(config.weights), "weights": list(config.weights), "seed": m["seed"],
+                     "n": row["hallucination"]["n"], "count": row["hallucination"]["count"],
+                     "rate": row["hallucination"]["rate"], "gaps": row["gaps"], "gate": row["gate"],
+                     "detector": row.get("detector"), "half": m["k_label"] * config.sigma, "config": config})
     return sorted(rows, key=lambda r: (r["arm"] == "equal", r["seed"]))
 
 

@@ -291,8 +291,36 @@ def per_seed(rows, sampler: str, steps: int, key: str = "rate") -> dict:
 
 def record_rows(records) -> list:
     """The rows of ``sampler_grid`` records (e.g. :func:`mode_interp.sweep.sweep_records`), each tagged with
-    its record's ``score`` ("learned" / "exact")."""
-    return [{**row, "score": rec["spec"]["score"]} for rec in records for row in rec["result"]["rows"]]
+    its record's ``score`` ("learned" / "exact") and the ``T`` its model was trained with."""
+    return [{**row, "score": rec["spec"]["score"], "T": rec["spec"]["model"].get("T", 1000)}
+            for rec in records for row in rec["result"]["rows"]]
+
+
+def trained_T_table(summary, sampler: str = "DDPM") -> str:
+    """The trained-T ablation as a table: one row per training length T and score (learned / exact), one
+    column per sampling length T' (a :func:`summarise` by ``("T", "score", "sampler", "steps")``; the
+    rate in %, mean over seeds [between-seed interval]; empty where T' > T)."""
+    cells = {(r["T"], r["score"], r["steps"]): r for r in summary if r["sampler"] == sampler}
+    if not cells:
+        raise ValueError(f"no rows for sampler {sampler!r}")
+    steps = sorted({k[2] for k in cells})
+    keys = sorted({k[:2] for k in cells}, key=lambda k: (k[0], k[1] != "learned"))
+    return markdown_table(["T (trained)", "score"] + [f"T' = {s:,}" for s in steps],
+                          [[f"{T:,}", score] + [_cell(cells[T, score, s], 100.0, 2) if (T, score, s) in cells else ""
+                                               for s in steps] for T, score in keys])
+
+
+def learned_excess(rows, T: int, steps: int, sampler: str = "DDPM") -> dict:
+    """The learned score's error beyond discretisation at one (T, T'): per seed, the learned model's rate
+    minus the exact score's on the same x_T and noise (the seeds share the sampling generator), with
+    :func:`mode_interp.stats.paired_test` (one-sided "greater")."""
+    pick = {score: {r["seed"]: r["rate"] for r in rows if r["T"] == T and r["steps"] == steps
+                    and r["sampler"] == sampler and r["score"] == score} for score in ("learned", "exact")}
+    seeds = sorted(set(pick["learned"]) & set(pick["exact"]))
+    if len(seeds) < 2:
+        raise ValueError(f"need >= 2 seeds with both scores at T={T}, T'={steps}, got {len(seeds)}")
+    return {**paired_test([pick["learned"][s] for s in seeds], [pick["exact"][s] for s in seeds],
+                          alternative="greater"), "T": T, "steps": steps}
 
 
 def gate_table(records) -> str:

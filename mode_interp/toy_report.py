@@ -337,11 +337,12 @@ def steps_numbers(curve: dict) -> dict:
 
 def record_models(records) -> list:
     """Per ``toy_model`` record: ``{"config": its replicate's ToyConfig (rebuilt from the spec), "seed": the
-    replicate, "row": its last measured row ("gate", "hallucination", ...)}``, in the records' order."""
+    replicate, "k_label": the spec's label distance, "row": its last measured row ("gate", "hallucination",
+    ...)}``, in the records' order."""
     from .experiments.models import ToyModel
 
-    return [{"config": ToyModel.from_dict(rec["spec"]).config, "seed": rec["spec"].get("seed", 0),
-             "row": rec["result"]["rows"][-1]} for rec in check_records("records", records, "toy_model")]
+    return [{"config": spec.config, "seed": spec.seed, "k_label": spec.k_label, "row": rec["result"]["rows"][-1]}
+            for rec in check_records("records", records, "toy_model") for spec in [ToyModel.from_dict(rec["spec"])]]
 
 
 def longest_models(records) -> dict:
@@ -359,10 +360,10 @@ def longest_models(records) -> dict:
 def origin_mode_rank(config, measured: dict) -> int:
     """Where the mode nearest the origin ranks among the K modes by its spread over the exact chain's in
     ``measured["gate"]["spread_ratio"]`` (1 = the widest; ties rank together)."""
-    ratios = np.asarray(measured["gate"]["spread_ratio"], dtype=float)
-    if len(ratios) != config.mixture().n_modes:
-        raise ValueError(f"measured has {len(ratios)} spread ratios for a mixture of {config.mixture().n_modes} modes")
-    return int((ratios > ratios[config.mixture().origin_mode]).sum()) + 1
+    ratios, mixture = np.asarray(measured["gate"]["spread_ratio"], dtype=float), config.mixture()
+    if len(ratios) != mixture.n_modes:
+        raise ValueError(f"measured has {len(ratios)} spread ratios for a mixture of {mixture.n_modes} modes")
+    return int((ratios > ratios[mixture.origin_mode]).sum()) + 1
 
 
 def origin_mode_table(models: dict) -> str:

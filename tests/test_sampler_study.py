@@ -201,3 +201,20 @@ def test_matched_comparison_and_tables():
     nums = ss.numbers(ss.summarise([{**r, "auroc": 0.5} for r in learned]), "x_")
     assert nums["x_ddpm_1000"] == pytest.approx(0.0025) and "x_ddpm_1000_pooled_hi" in nums
     assert ss.short_name("DDIM eta=0.5") == "ddim05"
+
+
+def test_trained_T_table_and_the_learned_excess():
+    rows = [{"T": T, "score": score, "sampler": "DDPM", "steps": steps, "seed": seed, "n": 1000,
+             "count": c, "rate": c / 1000}
+            for T in (100, 1000) for steps in (10, 100) for seed in (0, 1, 2)
+            for score, c in (("learned", 20 + seed), ("exact", 5 + 2 * seed))]
+    summary = ss.summarise(rows, by=("T", "score", "sampler", "steps"))
+    table = ss.trained_T_table(summary)
+    assert table.splitlines()[0].startswith("| T (trained) | score | T' = 10 | T' = 100 |")
+    assert table.splitlines()[2].startswith("| 100 | learned | 2.10 [")
+    excess = ss.learned_excess(rows, 100, 10)
+    assert excess["d"] == pytest.approx([0.015, 0.014, 0.013]) and excess["n_agree"] == 3
+    with pytest.raises(ValueError, match="seeds"):
+        ss.learned_excess(rows, 250, 10)
+    with pytest.raises(ValueError, match="sampler"):
+        ss.trained_T_table(summary, "DDIM eta=0")
