@@ -323,19 +323,88 @@ def learned_excess(rows, T: int, steps: int, sampler: str = "DDPM") -> dict:
                           alternative="greater"), "T": T, "steps": steps}
 
 
+def _summary_at(summary, T: int, score: str, steps: int, sampler: str = "DDPM") -> dict:
+    for r in summary:
+        if (r["T"], r["score"], r["steps"], r["sampler"]) == (T, score, steps, sampler):
+            return r
+    raise ValueError(f"no summary row for T={T}, {score}, T'={steps}, {sampler}")
+
+
+def trained_T_numbers(rows, Ts, common: int = 100) -> dict:
+    """The trained-T ablation's numbers (rows of :func:`record_rows` from the T-specific sweeps, the paper's
+    chain): per T, the learned and exact rates on its own full chain (T' = T) with intervals and the
+    learned excess over the exact score (:func:`learned_excess`); the rates at T' = ``common`` for every T;
+    and ``verdict_full``, whether the full-chain rates of the shortest and the longest T are resolved
+    apart (disjoint between-seed 95% intervals)."""
+    summary = summarise(rows, by=("T", "score", "sampler", "steps"))
+    Ts = sorted(check_ints("Ts", list(Ts), 2, None, min_len=2))
+    out = {}
+    for T in Ts:
+        learned, exact = _summary_at(summary, T, "learned", T), _summary_at(summary, T, "exact", T)
+        excess = learned_excess(rows, T, T)
+        out.update({f"T{T}_learned": learned["mean"], f"T{T}_learned_lo": learned["lo"],
+                    f"T{T}_learned_hi": learned["hi"], f"T{T}_exact_pooled_hi": exact["pooled_hi"],
+                    f"T{T}_exact_count": exact["count"], f"T{T}_exact_n": exact["n"],
+                    f"T{T}_excess": excess["mean"], f"T{T}_excess_lo": excess["lo"], f"T{T}_excess_p": excess["p_one_sided"],
+                    f"T{T}_excess_agree": excess["n_agree"]})
+        for score in ("learned", "exact"):
+            out[f"T{T}_{score}_at{common}"] = _summary_at(summary, T, score, common)["mean"]
+    short, long = _summary_at(summary, Ts[0], "learned", Ts[0]), _summary_at(summary, Ts[-1], "learned", Ts[-1])
+    out["verdict_full"] = ("higher" if short["lo"] > long["hi"] else "lower" if short["hi"] < long["lo"]
+                           else "not resolved apart")
+    return out
+
+
+def schedule_numbers(Ts, steps: int = 100, threshold: float = 0.01, **schedule_kw) -> dict:
+    """For the linear schedule of each T (``schedule_kw``: its end points): ``sum_beta_<T>`` (the total
+    sum_t beta_t) and ``noise_share_<T>``, the share of the chain's ``steps`` evenly respaced timesteps
+    (:func:`mode_interp.schedule.respace`) where alpha_bar_t < ``threshold``: steps spent on near-pure noise."""
+    from .schedule import linear_schedule, respace
+    out = {}
+    for T in check_ints("Ts", list(Ts), 2, None, min_len=1):
+        schedule = linear_schedule(T, **schedule_kw)
+        tau = respace(schedule, min(check_int("steps", steps, 2, None), T))[1]
+        out[f"sum_beta_{T}"] = float(schedule.betas.sum())
+        out[f"noise_share_{T}"] = float(np.mean(schedule.alpha_bar[tau] < threshold))
+    return out
+
+
+def trained_T_claims(rows, Ts, true_rate: float, common: int = 100) -> dict:
+    """The trained-T ablation's claims: on every T's own full chain the exact score stays at the data's rate
+    (pooled 99.9% Wilson lower bound <= ``true_rate``) and the learned model exceeds it in every replicate
+    (paired one-sided p < 0.05); at T' = ``common`` the model trained with T = ``common`` steps hallucinates
+    less than the T = max(Ts) model respaced to that many steps, for the learned and the exact score
+    (disjoint between-seed 95% intervals)."""
+    summary = summarise(rows, by=("T", "score", "sampler", "steps"))
+    Ts = sorted(Ts)
+    excess = {T: learned_excess(rows, T, T) for T in Ts}
+    native = {score: _summary_at(summary, common, score, common) for score in ("learned", "exact")}
+    respaced = {score: _summary_at(summary, Ts[-1], score, common) for score in ("learned", "exact")}
+    return {
+        "trained T: the exact score on every T's full chain stays at the data's rate (pooled 99.9% Wilson "
+        "lower bound <= true)": all(_summary_at(summary, T, "exact", T)["pooled_lo"] <= true_rate for T in Ts),
+        "trained T: on every T's full chain the learned model hallucinates more than the exact score, in every "
+        "replicate (paired one-sided p < 0.05)": all(e["n_agree"] == e["n"] and e["p_one_sided"] < 0.05
+                                                    for e in excess.values()),
+        f"trained T: at T' = {common}, the model trained with T = {common} hallucinates less than the "
+        f"T = {Ts[-1]} model respaced to {common} steps, learned and exact (disjoint 95% between-seed intervals)":
+            all(native[s]["hi"] < respaced[s]["lo"] for s in ("learned", "exact")),
+    }
+
+
 def gate_table(records) -> str:
     """The strict quality gate of each learned replicate's paper chain (DDPM, all T steps), from
-    ``sampler_grid`` records: share within 3 sigma, median and worst mode spread over the exact chain's,
+    ``sampler_grid`` records, with the T it was trained with: share within 3 sigma, median and worst mode spread over the exact chain's,
     worst mode weight x K, and the verdict."""
     rows = []
     for rec in records:
         if rec["spec"]["score"] != "learned":
             continue
         g = rec["result"]["reference"]["gate"]
-        rows.append([rec["spec"]["seed"], f"{g['within']:.2%}", f"{g['median_spread_ratio']:.2f}",
+        rows.append([f"{rec['spec']['model'].get('T', 1000):,}", rec["spec"]["seed"], f"{g['within']:.2%}", f"{g['median_spread_ratio']:.2f}",
                      f"{g['worst_spread_ratio']:.2f}", f"{g['worst_weight_ratio']:.2f}",
                      "passes" if g["passed"] else "fails: " + "; ".join(k for k, ok in g["checks"].items() if not ok)])
-    return markdown_table(["replicate", "within 3σ", "median spread / exact", "worst spread / exact",
+    return markdown_table(["T (trained)", "replicate", "within 3σ", "median spread / exact", "worst spread / exact",
                            "worst weight × K", "strict gate"], rows)
 
 

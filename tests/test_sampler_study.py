@@ -218,3 +218,31 @@ def test_trained_T_table_and_the_learned_excess():
         ss.learned_excess(rows, 250, 10)
     with pytest.raises(ValueError, match="sampler"):
         ss.trained_T_table(summary, "DDIM eta=0")
+
+
+def test_trained_T_numbers_and_claims():
+    rate = {("learned", 100): 30, ("exact", 100): 0, ("learned", 1000): 20, ("exact", 1000): 0}
+    respaced = {"learned": 400, "exact": 200}         # the T = 1000 model on 100 steps
+    rows = []
+    for T in (100, 1000):
+        for steps in sorted({100, T}):
+            for seed in (0, 1, 2):
+                for score in ("learned", "exact"):
+                    c = rate[score, T] if steps == T else respaced[score]
+                    c += seed if score == "learned" else 0
+                    rows.append({"T": T, "score": score, "sampler": "DDPM", "steps": steps, "seed": seed,
+                                 "n": 10_000, "count": c, "rate": c / 10_000})
+    nums = ss.trained_T_numbers(rows, (1000, 100))
+    assert nums["T100_learned"] == pytest.approx(0.0031) and nums["T100_excess_agree"] == 3
+    assert nums["T1000_learned_at100"] == pytest.approx(0.0401) and nums["verdict_full"] == "higher"
+    claims = ss.trained_T_claims(rows, (100, 1000), true_rate=5.7e-7)
+    assert all(claims.values())
+    rows = [dict(r, count=r["count"] + 5000, rate=(r["count"] + 5000) / 10_000) if (r["score"], r["steps"], r["T"]) ==
+            ("exact", 100, 100) else r for r in rows]
+    assert not all(ss.trained_T_claims(rows, (100, 1000), true_rate=5.7e-7).values())
+
+
+def test_schedule_numbers():
+    nums = ss.schedule_numbers((100, 1000))
+    assert nums["sum_beta_100"] == pytest.approx(100 * (1e-3 + 0.2) / 2)
+    assert 0 < nums["noise_share_100"] < nums["noise_share_1000"] < 1
