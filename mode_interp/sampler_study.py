@@ -369,10 +369,11 @@ def schedule_numbers(Ts, steps: int = 100, threshold: float = 0.01, **schedule_k
     return out
 
 
-def trained_T_claims(rows, Ts, true_rate: float, common: int = 100) -> dict:
-    """The trained-T ablation's claims: on every T's own full chain the exact score stays at the data's rate
-    (pooled 99.9% Wilson lower bound <= ``true_rate``) and the learned model exceeds it in every replicate
-    (paired one-sided p < 0.05); at T' = ``common`` the model trained with T = ``common`` steps hallucinates
+def trained_T_claims(rows, Ts, common: int = 100) -> dict:
+    """The trained-T ablation's claims: on every T's own full chain the exact score's discretisation error is
+    below the learned models' rate (its pooled 99.9% Wilson upper bound under their between-seed lower
+    bound) and the learned model exceeds the exact score in every replicate (paired one-sided p < 0.05);
+    at T' = ``common`` the model trained with T = ``common`` steps hallucinates
     less than the T = max(Ts) model respaced to that many steps, for the learned and the exact score
     (disjoint between-seed 95% intervals)."""
     summary = summarise(rows, by=("T", "score", "sampler", "steps"))
@@ -381,8 +382,10 @@ def trained_T_claims(rows, Ts, true_rate: float, common: int = 100) -> dict:
     native = {score: _summary_at(summary, common, score, common) for score in ("learned", "exact")}
     respaced = {score: _summary_at(summary, Ts[-1], score, common) for score in ("learned", "exact")}
     return {
-        "trained T: the exact score on every T's full chain stays at the data's rate (pooled 99.9% Wilson "
-        "lower bound <= true)": all(_summary_at(summary, T, "exact", T)["pooled_lo"] <= true_rate for T in Ts),
+        "trained T: on every T's full chain the exact score's rate (pooled 99.9% Wilson upper bound) is below the "
+        "learned models' (lower end of the 95% between-seed interval): the learned-score error dominates":
+            all(_summary_at(summary, T, "exact", T)["pooled_hi"] < _summary_at(summary, T, "learned", T)["lo"]
+                for T in Ts),
         "trained T: on every T's full chain the learned model hallucinates more than the exact score, in every "
         "replicate (paired one-sided p < 0.05)": all(e["n_agree"] == e["n"] and e["p_one_sided"] < 0.05
                                                     for e in excess.values()),

@@ -235,11 +235,11 @@ def test_trained_T_numbers_and_claims():
     nums = ss.trained_T_numbers(rows, (1000, 100))
     assert nums["T100_learned"] == pytest.approx(0.0031) and nums["T100_excess_agree"] == 3
     assert nums["T1000_learned_at100"] == pytest.approx(0.0401) and nums["verdict_full"] == "higher"
-    claims = ss.trained_T_claims(rows, (100, 1000), true_rate=5.7e-7)
+    claims = ss.trained_T_claims(rows, (100, 1000))
     assert all(claims.values())
     rows = [dict(r, count=r["count"] + 5000, rate=(r["count"] + 5000) / 10_000) if (r["score"], r["steps"], r["T"]) ==
             ("exact", 100, 100) else r for r in rows]
-    assert not all(ss.trained_T_claims(rows, (100, 1000), true_rate=5.7e-7).values())
+    assert not all(ss.trained_T_claims(rows, (100, 1000)).values())
 
 
 def test_schedule_numbers():
