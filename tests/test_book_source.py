@@ -56,3 +56,20 @@ def test_every_cell_has_an_id():
     missing = [(nb.name, i) for nb in NOTEBOOKS for i, c in enumerate(json.loads(nb.read_text())["cells"])
                if not c.get("id")]
     assert not missing, missing
+
+
+def test_display_math_stands_in_its_own_paragraph():
+    """A ``$$`` line directly under or over a line of text is not display math in MyST: the paragraph
+    swallows it and its dollars pair up as inline math, which garbles the equation and the prose after it
+    (and hides any glue reference there). Every ``$$`` block has a blank line before and after it."""
+    bad = []
+    for nb in NOTEBOOKS:
+        for i, c in enumerate(json.loads(nb.read_text())["cells"]):
+            if c["cell_type"] != "markdown":
+                continue
+            lines = "".join(c["source"]).split("\n")
+            fences = [k for k, line in enumerate(lines) if line.strip() == "$$"]
+            for start, end in zip(fences[::2], fences[1::2]):
+                if (start > 0 and lines[start - 1].strip()) or (end < len(lines) - 1 and lines[end + 1].strip()):
+                    bad.append((nb.name, i, start))
+    assert not bad, f"$$ blocks without a blank line around them: {bad}"
