@@ -594,3 +594,39 @@ def plot_gap_profiles(rows, boundaries: dict | None = None) -> Figure:
         ax.legend(fontsize=7)
     axes[0].set_ylabel("share of all samples per unit position")
     return fig
+
+
+def plot_lipschitz(rows, t: int, same_mixture) -> Figure:
+    """The denoiser's steepness at the boundaries against the hallucinations, one point per trained 1-D model
+    (:mod:`mode_interp.lipschitz`) at timestep ``t``: left, within each model, the log ratio of its two
+    gaps' counts against the log ratio of their Lipschitz constants, with the fit through the origin;
+    right, each model's log rate against its mean log L, with the fit over the groups ``same_mixture``."""
+    from .lipschitz import across_models, within_model
+
+    w, a = within_model(rows, t), across_models(rows, t)
+    fit = across_models(rows, t, same_mixture)
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    pair_rows = [r for r in rows if len(r["gap_counts"]) == 2]
+    fig = Figure(figsize=(10.5, 4.0), layout="constrained")
+    ax_w, ax_a = fig.subplots(1, 2)
+    for i, g in enumerate(groups):
+        mine = [k for k, r in enumerate(pair_rows) if r["group"] == g]
+        ax_w.scatter(np.array(w["x"])[mine], np.array(w["y"])[mine], color=f"C{i}", s=22, label=g)
+        mine = [k for k, r in enumerate(rows) if r["group"] == g]
+        ax_a.scatter(np.array(a["x"])[mine], np.array(a["y"])[mine], color=f"C{i}", s=22, label=g)
+    u = np.linspace(min(w["x"]), max(w["x"]), 2)
+    ax_w.plot(u, w["slope"] * u, "k--", lw=1, label=f"fit: b = {w['slope']:.1f} [{w['lo']:.1f}, {w['hi']:.1f}]")
+    ax_w.axhline(0, color="0.7", lw=0.8)
+    ax_w.axvline(0, color="0.7", lw=0.8)
+    ax_w.set_xlabel(f"ln(L_a / L_b), t = {t} (gap a: the left one)")
+    ax_w.set_ylabel("ln(c_a / c_b), samples in the gaps")
+    ax_w.set_title("within a model: gap against gap", fontsize=10)
+    u = np.linspace(min(fit["x"]), max(fit["x"]), 2)
+    ax_a.plot(u, fit["intercept"] + fit["slope"] * u, "k--", lw=1,
+              label=f"fit on {', '.join(same_mixture)}: {fit['slope']:.1f} [{fit['lo']:.1f}, {fit['hi']:.1f}]")
+    ax_a.set_xlabel(f"mean over gaps of ln L, t = {t}")
+    ax_a.set_ylabel("ln(hallucinated fraction)")
+    ax_a.set_title("across models", fontsize=10)
+    for ax in (ax_w, ax_a):
+        ax.legend(fontsize=7)
+    return fig

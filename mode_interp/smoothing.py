@@ -132,6 +132,63 @@ def mode_contraction(model, mixture: GaussianMixture, schedule: Schedule, ts, h:
     return {"ts": np.array(ts), "slope": slope, "error": error, "exact_slope": exact, "means": mu.numpy()}
 
 
+def network_x0_slope(model, x_t: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:
+    """d x0_hat / d x_t of the network's denoiser at each 1-D point of ``x_t`` (shape (n, 1), float64; by
+    autograd through the float32 network), where x0_hat = (x_t - sqrt(1 - ab) eps_theta(x_t, t)) / sqrt(ab)."""
+    check_callable("model", model)
+    x_t = check_points("x_t", x_t, 1)
+    t = check_schedule(schedule).check_t(t)
+    ab = float(schedule.alpha_bar[t])
+    with torch.enable_grad():
+        x = x_t.detach().to(torch.float32).requires_grad_(True)
+        x0_hat = (x - math.sqrt(1 - ab) * model(x, t)) / math.sqrt(ab)
+        (grad,) = torch.autograd.grad(x0_hat.sum(), x)
+    return grad.detach().double()
+
+
+def optimal_boundary_slope(schedule: Schedule, gap: float, sigma: float, t: int) -> float:
+    """The optimal denoiser's slope at the boundary between two modes ``gap`` apart:
+
+        dD*/dx_t = sqrt(ab) / v_t * (sigma^2 + (1 - ab) Var_r(mu) / v_t),   Var_r(mu) = gap^2 / 4 there
+
+    (m = sum_k r_k mu_k has dm/dx_t = sqrt(ab) Var_r(mu) / v_t, and the variance of a two-point
+    responsibility is largest, gap^2 / 4, where r = 1/2, wherever the weights put that point). Other
+    modes add exponentially little."""
+    t = check_schedule(schedule).check_t(t)
+    gap = check_float("gap", gap, 0.0, None, lo_open=True)
+    sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
+    ab = float(schedule.alpha_bar[t])
+    v = ab * sigma ** 2 + 1 - ab
+    return math.sqrt(ab) / v * (sigma ** 2 + (1 - ab) * gap ** 2 / (4 * v))
+
+
+def boundary_lipschitz(model, mixture: GaussianMixture, schedule: Schedule, ts, n_grid: int = 4001) -> dict:
+    """How steep the network's denoiser is between each pair of neighbouring 1-D modes: for each gap
+    (mu_a, mu_b) and each t in ``ts``, the local Lipschitz constant
+
+        L(t) = max over x_t in [sqrt(ab) mu_a, sqrt(ab) mu_b] of |d x0_hat / d x_t|
+
+    on ``n_grid`` points (:func:`network_x0_slope`), beside the optimal denoiser's boundary slope
+    (:func:`optimal_boundary_slope`). A smooth network spreads the step over a wide ramp: a small L. At a
+    fixed t the score's slope is (sqrt(ab) dx0_hat/dx_t - 1) / (1 - ab), so ranking gaps by L ranks them
+    by the score's Lipschitz constant too. Returns ``gaps`` (pairs of means), ``ts``, ``learned`` and
+    ``optimal`` (arrays of shape (n_gaps, len(ts)))."""
+    mixture = check_mixture(mixture, dim=1)
+    check_schedule(schedule)
+    ts = [schedule.check_t(t, "ts") for t in check_ints("ts", ts, min_len=1)]
+    n_grid = check_int("n_grid", n_grid, 3, 10**7)
+    mus = np.sort(mixture.means[:, 0])
+    gaps = list(zip(mus[:-1].tolist(), mus[1:].tolist()))
+    learned, optimal = np.zeros((len(gaps), len(ts))), np.zeros((len(gaps), len(ts)))
+    for i, (a, b) in enumerate(gaps):
+        for j, t in enumerate(ts):
+            sab = math.sqrt(schedule.alpha_bar[t])
+            x_t = torch.linspace(sab * a, sab * b, n_grid, dtype=torch.float64)[:, None]
+            learned[i, j] = float(network_x0_slope(model, x_t, t, schedule).abs().max())
+            optimal[i, j] = optimal_boundary_slope(schedule, b - a, mixture.sigma, t)
+    return {"gaps": [list(g) for g in gaps], "ts": list(ts), "learned": learned, "optimal": optimal}
+
+
 # ---------------------------------------------------------------- smoothness alone (chapter 6)
 
 def tempered_eps(x_t: torch.Tensor, t: int, mixture: GaussianMixture, schedule: Schedule,

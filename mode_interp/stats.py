@@ -287,3 +287,41 @@ def seed_spread(values) -> dict:
     v = check_array("values", values)
     return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
             "min": float(v.min()), "max": float(v.max()), "n": len(v)}
+
+
+def sign_test(n_agree: int, n: int) -> float:
+    """Exact one-sided sign test: P(X >= n_agree) for X ~ Binomial(n, 1/2), the chance that at least
+    ``n_agree`` of ``n`` independent units point the predicted way when each is a fair coin under H0."""
+    n = check_int("n", n, 1, None)
+    n_agree = check_int("n_agree", n_agree, 0, n)
+    return float(sum(math.comb(n, k) for k in range(n_agree, n + 1)) / 2 ** n)
+
+
+def linear_fit(x, y, through_origin: bool = False, confidence: float = 0.95, alternative: str = "less") -> dict:
+    """Least-squares line y = a + b x (``through_origin``: y = b x) over independent units (e.g. one
+    point per trained model), with the slope's t-interval and tests:
+
+        b = sum (x_i - x_bar)(y_i - y_bar) / sum (x_i - x_bar)^2,   se(b)^2 = sum e_i^2 / ((n - p) S_xx)
+
+    (through the origin: x_bar = y_bar = 0; p = number of fitted coefficients, so n - p degrees of
+    freedom). Returns ``slope``, ``intercept``, ``lo``, ``hi``, ``se``, ``n``, ``df``, ``r`` (Pearson's,
+    about the means), ``p_one_sided`` (H1: b < 0 for ``alternative="less"``, b > 0 for ``"greater"``)."""
+    x, y = check_array("x", x, min_len=3), check_array("y", y, min_len=3)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of the same length, got shapes {x.shape} and {y.shape}")
+    check_choice("alternative", alternative, ("less", "greater"))
+    confidence = check_float("confidence", confidence, 0.0, 1.0, lo_open=True, hi_open=True)
+    xc, yc = (x, y) if through_origin else (x - x.mean(), y - y.mean())
+    sxx = float((xc ** 2).sum())
+    if sxx == 0:
+        raise ValueError("x must not be constant (no slope can be fitted)")
+    slope = float((xc * yc).sum() / sxx)
+    intercept = 0.0 if through_origin else float(y.mean() - slope * x.mean())
+    df = len(x) - (1 if through_origin else 2)
+    se = math.sqrt(float(((y - intercept - slope * x) ** 2).sum()) / df / sxx)
+    half = student_t_quantile((1 + confidence) / 2, df) * se
+    sign = -1.0 if alternative == "less" else 1.0
+    p = 1.0 - student_t_cdf(sign * slope / se, df) if se > 0 else (0.0 if sign * slope > 0 else 1.0)
+    r = float(np.corrcoef(x, y)[0, 1])
+    return {"slope": slope, "intercept": intercept, "lo": slope - half, "hi": slope + half, "se": se,
+            "n": len(x), "df": df, "r": r, "p_one_sided": float(p)}

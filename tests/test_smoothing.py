@@ -89,3 +89,47 @@ def test_mode_contraction_flags_a_denoiser_that_only_sees_the_direction(schedule
         smoothing.mode_contraction(direction_only, grid, schedule, [0], h=0.0)
     with pytest.raises(ValueError, match="ts"):
         smoothing.mode_contraction(direction_only, grid, schedule, [])
+
+
+@pytest.mark.parametrize("t", [0, 5, 10, 20])
+def test_boundary_lipschitz_of_the_optimum_is_its_boundary_slope(schedule, t):
+    """A stand-in network equal to the optimum (eps in float64, so autograd sees the exact function) is as
+    steep as the formula at the boundary, and its slope by autograd matches central differences."""
+    mixture = mi.mixture_1d((1.0, 2.0, 3.0), 0.05)
+    model = lambda x_t, t: mi.optimal_eps(x_t.double(), t, mixture, schedule).to(x_t.dtype)   # noqa: E731
+    r = smoothing.boundary_lipschitz(model, mixture, schedule, [t], n_grid=20_001)
+    assert r["gaps"] == [[1.0, 2.0], [2.0, 3.0]] and r["ts"] == [t]
+    exact = smoothing.optimal_boundary_slope(schedule, 1.0, 0.05, t)
+    assert np.allclose(r["optimal"], exact)
+    assert np.allclose(r["learned"], exact, rtol=2e-3)          # the grid's maximum sits at the boundary
+    sab = math.sqrt(schedule.alpha_bar[t])
+    x = torch.tensor([[1.3 * sab], [1.5 * sab]], dtype=torch.float64)
+    h = 1e-4 * sab
+    fd = (mi.posterior_mean(x + h, t, mixture, schedule) - mi.posterior_mean(x - h, t, mixture, schedule)) / (2 * h)
+    assert torch.allclose(smoothing.network_x0_slope(model, x, t, schedule), fd, rtol=1e-3)
+
+
+def test_optimal_boundary_slope_is_the_two_mode_formula(schedule):
+    """Between two modes far from the others, the slope of D* where r = 1/2 is sqrt(ab)/v (sigma^2 +
+    (1 - ab) gap^2 / (4 v)); with unequal weights the same value is reached at the shifted boundary."""
+    mixture = mi.mixture_1d((1.0, 2.0), 0.05, (0.8, 0.2))
+    t = 10
+    ab = float(schedule.alpha_bar[t])
+    xs = torch.linspace(1.0, 2.0, 200_001, dtype=torch.float64)[:, None] * math.sqrt(ab)
+    d = mi.posterior_mean(xs, t, mixture, schedule)[:, 0]
+    slope = torch.diff(d) / torch.diff(xs[:, 0])
+    assert float(slope.max()) == pytest.approx(smoothing.optimal_boundary_slope(schedule, 1.0, 0.05, t), rel=1e-3)
+
+
+def test_boundary_lipschitz_bad_input(schedule):
+    model = lambda x, t: x  # noqa: E731
+    with pytest.raises(ValueError, match="1-D"):
+        smoothing.boundary_lipschitz(model, mi.grid_25(), schedule, [0])
+    with pytest.raises(ValueError, match="ts"):
+        smoothing.boundary_lipschitz(model, mi.mixture_1d(), schedule, [1000])
+    with pytest.raises(ValueError, match="n_grid"):
+        smoothing.boundary_lipschitz(model, mi.mixture_1d(), schedule, [0], n_grid=2)
+    with pytest.raises(TypeError, match="model"):
+        smoothing.network_x0_slope(None, torch.zeros(3, 1), 0, schedule)
+    with pytest.raises(ValueError, match="gap"):
+        smoothing.optimal_boundary_slope(schedule, 0.0, 0.05, 0)

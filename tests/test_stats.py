@@ -79,3 +79,44 @@ def test_seed_spread():
     r = stats.seed_spread([1.0, 3.0])
     assert r == {"mean": 2.0, "sd": pytest.approx(math.sqrt(2)), "min": 1.0, "max": 3.0, "n": 2}
     assert math.isnan(stats.seed_spread([1.0])["sd"])
+
+
+def test_sign_test_is_the_binomial_tail():
+    assert stats.sign_test(3, 3) == pytest.approx(1 / 8)
+    assert stats.sign_test(0, 5) == 1.0
+    assert stats.sign_test(24, 27) == pytest.approx(sum(math.comb(27, k) for k in range(24, 28)) / 2 ** 27)
+    with pytest.raises(ValueError, match="n_agree"):
+        stats.sign_test(4, 3)
+
+
+def test_linear_fit_recovers_a_line_and_its_interval():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    y = 1.5 - 2.0 * x + rng.normal(scale=0.5, size=200)
+    f = stats.linear_fit(x, y)
+    assert f["lo"] < -2.0 < f["hi"] and f["intercept"] == pytest.approx(1.5, abs=0.15)
+    assert f["df"] == 198 and f["p_one_sided"] < 1e-10 and f["r"] < -0.9
+    ref = np.polyfit(x, y, 1)
+    assert f["slope"] == pytest.approx(ref[0]) and f["intercept"] == pytest.approx(ref[1])
+    g = stats.linear_fit(x, -2.0 * x + rng.normal(scale=0.5, size=200), through_origin=True)
+    assert g["intercept"] == 0.0 and g["df"] == 199 and g["lo"] < -2.0 < g["hi"]
+    assert stats.linear_fit(x, y, alternative="greater")["p_one_sided"] > 0.999
+
+
+def test_linear_fit_covers_the_true_slope_at_its_level():
+    """Over many noisy data sets the 95% interval holds the true slope about 95% of the time."""
+    rng = np.random.default_rng(1)
+    hits = [(f["lo"] < 0.7 < f["hi"]) for f in (stats.linear_fit(x, 0.7 * x + rng.normal(size=8))
+                                              for x in rng.normal(size=(2000, 8)))]
+    assert 0.93 < np.mean(hits) < 0.97
+
+
+def test_linear_fit_bad_input():
+    with pytest.raises(ValueError, match="constant"):
+        stats.linear_fit([1, 1, 1], [1, 2, 3])
+    with pytest.raises(ValueError, match="same length"):
+        stats.linear_fit([1, 2, 3], [1, 2, 3, 4])
+    with pytest.raises(ValueError, match="alternative"):
+        stats.linear_fit([1, 2, 3], [1, 2, 4], alternative="two")
+    with pytest.raises(ValueError, match="x"):
+        stats.linear_fit([1, 2], [1, 2])
