@@ -137,7 +137,8 @@ def slope_table(rows_, ts, same_mixture, held_out=()) -> str:
 
 
 def chapter_numbers(rows_, t: int, same_mixture, held_out=()) -> dict:
-    """The numbers section 6.7 glues at the primary timestep ``t``."""
+    """The numbers section 6.7 glues at the primary timestep ``t`` (``lip_within_free_*``: the within-model
+    fit with an intercept, which would absorb a difference between the left and the right gap)."""
     w, a = within_model(rows_, t), across_models(rows_, t, same_mixture)
     j = _column(rows_, t)
     held = within_model(rows_, t, held_out) if held_out else None
@@ -146,7 +147,10 @@ def chapter_numbers(rows_, t: int, same_mixture, held_out=()) -> dict:
     verdict = (f"yes: the steeper gap holds fewer samples in {w['n_agree']} of {w['n']} models, and across one "
                f"mixture's models the rate falls as L rises" if w["hi"] < 0 and a["hi"] < 0 else
                "not resolved across these models")
-    return {"lip_verdict": verdict, "lip_t": t, "lip_n_models": len(rows_), "lip_within_b": w["slope"], "lip_within_lo": w["lo"],
+    free = linear_fit(w["x"], w["y"])          # with an intercept: a systematic left / right gap difference
+    return {"lip_verdict": verdict, "lip_t": t, "lip_n_models": len(rows_),
+            "lip_within_free_b": free["slope"], "lip_within_free_lo": free["lo"], "lip_within_free_hi": free["hi"],
+            "lip_within_free_a": free["intercept"], "lip_within_b": w["slope"], "lip_within_lo": w["lo"],
             "lip_within_hi": w["hi"], "lip_within_r": w["r"], "lip_within_p": w["p_one_sided"],
             "lip_agree": w["n_agree"], "lip_agree_n": w["n"], "lip_p_sign": w["p_sign"],
             "lip_across_b": a["slope"], "lip_across_lo": a["lo"], "lip_across_hi": a["hi"], "lip_across_r": a["r"],
