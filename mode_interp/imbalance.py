@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ._validate import check_int
+from ._validate import check_int, check_ints
 from .data import GaussianMixture, check_mixture
 from .report import markdown_table
 from .schedule import Schedule, check_schedule
@@ -34,8 +34,8 @@ def boundary(mixture: GaussianMixture, schedule: Schedule, t: int, pair=(0, 1)) 
     check_schedule(schedule)
     t = check_int("t", t, 0, schedule.T - 1)
     order = np.argsort(mixture.means[:, 0])
-    if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(i, int) for i in pair)
-            and 0 <= pair[0] < pair[1] < mixture.n_modes):
+    pair = check_ints("pair", pair, 0, mixture.n_modes - 1)
+    if len(pair) != 2 or pair[0] >= pair[1]:
         raise ValueError(f"pair must be two mode indices i < j below {mixture.n_modes}, got {pair!r}")
     a, b = order[pair[0]], order[pair[1]]
     mu_a, mu_b = float(mixture.means[a, 0]), float(mixture.means[b, 0])
@@ -143,19 +143,27 @@ def gap_table(rows) -> str:
     return markdown_table(["weights", "replicate", "hallucinated", *heads, "ratio of the gaps", "strict gate"], table)
 
 
-def tempered_table(tempered_rows) -> str:
-    """The tempered exact denoiser (:func:`mode_interp.sampler_study.tempered_rates` rows tagged with an
-    ``arm``): per arm and temperature, each gap's count summed over seeds, mean position and the ratio."""
+def _pooled(tempered_rows) -> dict:
+    """``{(arm, tau): {"n", "counts", "positions"}}``: the tempered rows of each arm and temperature pooled
+    over seeds (per gap: the summed count, and the seeds' mean positions where a gap had samples)."""
     cells = {}
     for r in tempered_rows:
         cells.setdefault((r["arm"], r["tau"]), []).append(r)
+    return {key: {"n": sum(r["n"] for r in rs),
+                  "counts": [sum(r["gaps"][i]["count"] for r in rs) for i in range(len(rs[0]["gaps"]))],
+                  "positions": [[r["gaps"][i]["position"] for r in rs if r["gaps"][i]["position"] is not None]
+                                for i in range(len(rs[0]["gaps"]))]}
+            for key, rs in cells.items()}
+
+
+def tempered_table(tempered_rows) -> str:
+    """The tempered exact denoiser (:func:`mode_interp.sampler_study.tempered_rates` rows tagged with an
+    ``arm``): per arm and temperature, each gap's count summed over seeds, mean position and the ratio."""
     out = []
-    for (arm, tau), rs in sorted(cells.items(), key=lambda kv: (kv[0][0] == "equal", kv[0][1])):
-        counts = [sum(r["gaps"][i]["count"] for r in rs) for i in range(len(rs[0]["gaps"]))]
-        pos = [[r["gaps"][i]["position"] for r in rs if r["gaps"][i]["position"] is not None]
-               for i in range(len(counts))]
-        out.append([arm, f"{tau:g}", f"{sum(r['n'] for r in rs):,}",
-                    *[f"{c:,} ({np.mean(p):.2f})" if p else f"{c:,} (–)" for c, p in zip(counts, pos)],
+    for (arm, tau), c in sorted(_pooled(tempered_rows).items(), key=lambda kv: (kv[0][0] == "equal", kv[0][1])):
+        counts = c["counts"]
+        out.append([arm, f"{tau:g}", f"{c['n']:,}",
+                    *[f"{k:,} ({np.mean(p):.2f})" if p else f"{k:,} (–)" for k, p in zip(counts, c["positions"])],
                     f"{(counts[0] + 0.5) / (counts[1] + 0.5):.2f}"])
     return markdown_table(["weights", "τ", "samples", "gap 1–2: count (position)", "gap 2–3: count (position)",
                            "ratio of the gaps"], out)
@@ -166,9 +174,10 @@ def tempered_shares(tempered_rows, arm: str) -> dict:
     pooled over seeds (the tempered denoiser is exact, so seeds differ by sampling noise only), the share in
     gap 0 with its 99.9% Wilson interval (1/2: the gaps hold alike)."""
     out = {}
-    for tau in sorted({r["tau"] for r in tempered_rows if r["arm"] == arm}):
-        rs = [r for r in tempered_rows if r["arm"] == arm and r["tau"] == tau]
-        c0, c1 = sum(r["gaps"][0]["count"] for r in rs), sum(r["gaps"][1]["count"] for r in rs)
+    for (a, tau), c in sorted(_pooled(tempered_rows).items(), key=lambda kv: kv[0][1]):
+        if a != arm:
+            continue
+        c0, c1 = c["counts"][0], c["counts"][1]
         lo, hi = wilson_interval(c0, max(c0 + c1, 1))
         out[tau] = {"share": c0 / max(c0 + c1, 1), "lo": lo, "hi": hi, "count_0": c0, "count_1": c1}
     return out

@@ -103,7 +103,8 @@ def test_chapter_numbers_read_the_rows():
     records = [_record([0.8, 0.1, 0.1], s, c, det((8, 10, 12))) for s, c in enumerate([(10, 30), (10, 40), (10, 20)])]
     records += [_record([], s, c, det((30, 30, 30))) for s, c in enumerate([(10, 10), (12, 10), (9, 10)])]
     rows = im.record_rows(records)
-    tempered = [{"arm": "0.8/0.1/0.1", "tau": 10.0, "seed": s, "gaps": [{"count": 20}, {"count": 10}]} for s in range(3)]
+    tempered = [{"arm": "0.8/0.1/0.1", "tau": 10.0, "seed": s, "n": 1000,
+                 "gaps": [{"count": 20, "position": 0.4}, {"count": 10, "position": 0.5}]} for s in range(3)]
     ramps = {"0.8/0.1/0.1, replicate 0": {"narrower": np.array([0.7, 0.8])},
              "equal, replicate 0": {"narrower": np.array([0.9, 1.1])}}
     nums = im.chapter_numbers(rows, im.gap_comparison(rows, "0.8/0.1/0.1"), tempered, im.detector_rows(rows),
