@@ -599,8 +599,8 @@ def plot_gap_profiles(rows, boundaries: dict | None = None) -> Figure:
 def plot_lipschitz(rows, t: int, same_mixture) -> Figure:
     """The denoiser's steepness at the boundaries against the hallucinations, one point per trained 1-D model
     (:mod:`mode_interp.lipschitz`) at timestep ``t``: left, within each model, the log ratio of its two
-    gaps' counts against the log ratio of their Lipschitz constants, with the fit through the origin;
-    right, each model's log rate against its mean log L, with the fit over the groups ``same_mixture``."""
+    gaps' counts against the log ratio of their Lipschitz constants, with the fit; right, each model's log
+    rate against its mean log L, with the pooled fit over the groups ``same_mixture``."""
     from .lipschitz import across_models, within_model
 
     w, a = within_model(rows, t), across_models(rows, t)
@@ -614,18 +614,18 @@ def plot_lipschitz(rows, t: int, same_mixture) -> Figure:
         ax_w.scatter(np.array(w["x"])[mine], np.array(w["y"])[mine], color=f"C{i}", s=22, label=g)
         mine = [k for k, r in enumerate(rows) if r["group"] == g]
         ax_a.scatter(np.array(a["x"])[mine], np.array(a["y"])[mine], color=f"C{i}", s=22, label=g)
-    u = np.linspace(min(w["x"]), max(w["x"]), 2)
-    ax_w.plot(u, w["slope"] * u, "k--", lw=1, label=f"fit: b = {w['slope']:.1f} [{w['lo']:.1f}, {w['hi']:.1f}]")
+    for ax, f, xs, label in ((ax_w, w, w["x"], "fit"),
+                             (ax_a, fit, fit["x"], f"pooled fit on {', '.join(same_mixture)}")):
+        u = np.linspace(min(xs), max(xs), 2)
+        ax.plot(u, f["intercept"] + f["slope"] * u, "k--", lw=1,
+                label=f"{label}: slope {f['slope']:.1f} [{f['lo']:.1f}, {f['hi']:.1f}]")
     ax_w.axhline(0, color="0.7", lw=0.8)
     ax_w.axvline(0, color="0.7", lw=0.8)
-    ax_w.set_xlabel(f"ln(L_a / L_b), t = {t} (gap a: the left one)")
-    ax_w.set_ylabel("ln(c_a / c_b), samples in the gaps")
+    ax_w.set_xlabel(f"log10(L_a / L_b), t = {t} (a: the left gap, b: the right one)")
+    ax_w.set_ylabel("log10(c_a / c_b), samples in the two gaps")
     ax_w.set_title("within a model: gap against gap", fontsize=10)
-    u = np.linspace(min(fit["x"]), max(fit["x"]), 2)
-    ax_a.plot(u, fit["intercept"] + fit["slope"] * u, "k--", lw=1,
-              label=f"fit on {', '.join(same_mixture)}: {fit['slope']:.1f} [{fit['lo']:.1f}, {fit['hi']:.1f}]")
-    ax_a.set_xlabel(f"mean over gaps of ln L, t = {t}")
-    ax_a.set_ylabel("ln(hallucinated fraction)")
+    ax_a.set_xlabel(f"mean over gaps of log10 L, t = {t}")
+    ax_a.set_ylabel("log10(hallucinated fraction)")
     ax_a.set_title("across models", fontsize=10)
     for ax in (ax_w, ax_a):
         ax.legend(fontsize=7)

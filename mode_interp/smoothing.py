@@ -18,7 +18,7 @@ import torch
 
 from ._validate import check_array, check_callable, check_float, check_int, check_ints, check_points
 from .data import GaussianMixture, check_mixture
-from .diffusion import x0_from_eps
+from .diffusion import _x0_from_eps, x0_from_eps
 from .optimal import _eps, optimal_eps, ramp_width, transition_width
 from .schedule import Schedule, check_schedule
 
@@ -138,11 +138,9 @@ def network_x0_slope(model, x_t: torch.Tensor, t: int, schedule: Schedule) -> to
     check_callable("model", model)
     x_t = check_points("x_t", x_t, 1)
     t = check_schedule(schedule).check_t(t)
-    ab = float(schedule.alpha_bar[t])
     with torch.enable_grad():
         x = x_t.detach().to(torch.float32).requires_grad_(True)
-        x0_hat = (x - math.sqrt(1 - ab) * model(x, t)) / math.sqrt(ab)
-        (grad,) = torch.autograd.grad(x0_hat.sum(), x)
+        (grad,) = torch.autograd.grad(_x0_from_eps(x, t, model(x, t), schedule).sum(), x)
     return grad.detach().double()
 
 
@@ -169,9 +167,9 @@ def boundary_lipschitz(model, mixture: GaussianMixture, schedule: Schedule, ts, 
         L(t) = max over x_t in [sqrt(ab) mu_a, sqrt(ab) mu_b] of |d x0_hat / d x_t|
 
     on ``n_grid`` points (:func:`network_x0_slope`), beside the optimal denoiser's boundary slope
-    (:func:`optimal_boundary_slope`). A smooth network spreads the step over a wide ramp: a small L. At a
-    fixed t the score's slope is (sqrt(ab) dx0_hat/dx_t - 1) / (1 - ab), so ranking gaps by L ranks them
-    by the score's Lipschitz constant too. Returns ``gaps`` (pairs of means), ``ts``, ``learned`` and
+    (:func:`optimal_boundary_slope`). A smooth network spreads the step over a wide ramp: a small L. The
+    score's slope follows from the denoiser's, (sqrt(ab) dx0_hat/dx_t - 1) / (1 - ab); where the steepest
+    part of the ramp has dx0_hat/dx_t well above 1/sqrt(ab), the two rank gaps alike. Returns ``gaps`` (pairs of means), ``ts``, ``learned`` and
     ``optimal`` (arrays of shape (n_gaps, len(ts)))."""
     mixture = check_mixture(mixture, dim=1)
     check_schedule(schedule)

@@ -1,5 +1,6 @@
 """Statistics used across the book: binomial intervals, two-proportion and across-seed tests, DeLong's
-AUROC interval, a histogram KL divergence and the Fréchet distance.
+AUROC interval, a histogram KL divergence, the Fréchet distance, and a line fitted over independent units
+with its permutation test.
 
 **Within one run** (sampling noise only): :func:`wilson_interval` for a rate, :func:`two_proportion_z` for
 two rates, :func:`delong_interval` for an AUROC. These measure how well one run's samples pin down that
@@ -314,14 +315,39 @@ def linear_fit(x, y, through_origin: bool = False, confidence: float = 0.95, alt
     xc, yc = (x, y) if through_origin else (x - x.mean(), y - y.mean())
     sxx = float((xc ** 2).sum())
     if sxx == 0:
-        raise ValueError("x must not be constant (no slope can be fitted)")
+        raise ValueError("x must not be all zero (through the origin) or constant (no slope can be fitted)")
     slope = float((xc * yc).sum() / sxx)
     intercept = 0.0 if through_origin else float(y.mean() - slope * x.mean())
     df = len(x) - (1 if through_origin else 2)
     se = math.sqrt(float(((y - intercept - slope * x) ** 2).sum()) / df / sxx)
     half = student_t_quantile((1 + confidence) / 2, df) * se
     sign = -1.0 if alternative == "less" else 1.0
-    p = 1.0 - student_t_cdf(sign * slope / se, df) if se > 0 else (0.0 if sign * slope > 0 else 1.0)
+    p = 1.0 - student_t_cdf(sign * slope / se, df) if se > 0 else math.nan      # a perfect fit: no test
     r = float(np.corrcoef(x, y)[0, 1])
     return {"slope": slope, "intercept": intercept, "lo": slope - half, "hi": slope + half, "se": se,
             "n": len(x), "df": df, "r": r, "p_one_sided": float(p)}
+
+
+def permutation_correlation(x, y, n_perm: int = 20_000, seed: int = 0, alternative: str = "less") -> dict:
+    """Pearson's r of paired observations and its permutation p-value: the share of ``n_perm`` random
+    re-pairings of ``x`` with ``y`` (a numpy generator seeded with ``seed``) whose r is at least as extreme,
+
+        p = (1 + #{r_perm <= r}) / (1 + n_perm)     (``alternative="less"``; ">=" for ``"greater"``).
+
+    It assumes only that, under H0 (no association), the units are exchangeable; it needs no normal errors
+    and no particular value of the intercept. The smallest p it can give is 1 / (1 + n_perm)."""
+    x, y = check_array("x", x, min_len=3), check_array("y", y, min_len=3)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of the same length, got shapes {x.shape} and {y.shape}")
+    if x.std() == 0 or y.std() == 0:
+        raise ValueError("x and y must not be constant (no correlation is defined)")
+    check_choice("alternative", alternative, ("less", "greater"))
+    n_perm = check_int("n_perm", n_perm, 1, None)
+    seed = check_int("seed", seed, 0, None)
+    rng = np.random.default_rng(seed)
+    xs, ys = (x - x.mean()) / x.std(), (y - y.mean()) / y.std()
+    r = float(np.mean(xs * ys))
+    perms = rng.permuted(np.tile(xs, (n_perm, 1)), axis=1)
+    r_perm = (perms * ys).mean(axis=1)
+    extreme = r_perm <= r + 1e-12 if alternative == "less" else r_perm >= r - 1e-12
+    return {"r": r, "p": float((1 + extreme.sum()) / (1 + n_perm)), "n_perm": n_perm, "seed": seed}

@@ -65,32 +65,52 @@ def _rows(b=-2.0, n=12, noise=0.0, seed=0):
 def test_the_within_model_fit_recovers_a_known_exponent():
     rows = _rows(-2.0)
     w = lp.within_model(rows, 10)
-    assert w["slope"] == pytest.approx(-2.0, abs=0.05) and w["hi"] < 0
+    assert w["slope"] == pytest.approx(-2.0, abs=0.02) and w["hi"] < 0 and abs(w["intercept"]) < 0.01
+    assert w["origin"]["slope"] == pytest.approx(-2.0, abs=0.02)
     assert w["n_agree"] == 12 and w["p_sign"] == pytest.approx(2 ** -12)
+    assert w["left"]["n"] + w["right"]["n"] == 12 and w["left"]["agree"] + w["right"]["agree"] == 12
+    assert w["p_perm"] == pytest.approx(1 / (1 + w["n_perm"]))
     a = lp.across_models(rows, 10)
-    assert a["n"] == 12 and len(a["x"]) == 12
-    claims = lp.chapter_claims(rows, 10, ("all",))
-    assert claims[next(k for k in claims if k.startswith("within"))]
-    assert all(claims[k] is True or claims[k] is False for k in claims)
+    assert a["n"] == 12 and len(a["x"]) == 12 and a["replicates"]["by_seed"] == {}      # one model per seed
 
 
-def test_no_relation_gives_no_claim():
-    """Counts that ignore L: the within-model claim fails (the test can fail)."""
-    rng = np.random.default_rng(3)
-    pairs = [_pair(i, list(rng.integers(20, 60, size=2)), np.exp(rng.normal(1.0, 0.3, (2, 2))), 1000 + i)
-             for i in range(12)]
+def test_claims_across_replicates():
+    """Three replicates of six models each, whose counts follow L^-3: every claim holds; with counts that
+    ignore L, the within-model claims fail (the test can fail)."""
+    rng = np.random.default_rng(5)
+    pairs = []
+    for seed in range(3):
+        for i in range(6):
+            L = np.repeat(np.exp(rng.normal(1.0, 0.5) + rng.normal(0.0, 0.1, size=(2, 1))), 2, axis=1)   # per model
+            counts = [int(round(10_000 * L[g, 1] ** -3)) for g in range(2)]
+            pairs.append(_pair(seed, counts, L, n_train=1000 + i))
     rows = lp.rows({"all": ([p[0] for p in pairs], [p[1] for p in pairs])})
+    a = lp.across_models(rows, 10, ("all",))["replicates"]
+    assert sorted(a["by_seed"]) == [0, 1, 2] and a["n_negative"] == 3 and a["hi"] < 0
+    assert all(lp.chapter_claims(rows, 10, ("all",)).values())
+    noise = [_pair(p[0]["seed"], list(rng.integers(20, 60, size=2)), np.array(p[0]["result"]["learned"]),
+                   p[0]["spec"]["model"]["n_train"]) for p in pairs]
+    rows = lp.rows({"all": ([p[0] for p in noise], [p[1] for p in noise])})
     claims = lp.chapter_claims(rows, 10, ("all",))
     assert not claims[next(k for k in claims if k.startswith("within"))]
+    assert not claims[next(k for k in claims if "permutation" in k)]
 
 
-def test_rows_pair_by_model_and_skip_a_model_seen_before():
+def test_rows_pair_by_model_and_refuse_what_does_not_pair():
     a = _pair(0, [10, 20], [[2, 3], [3, 4]])
     b = _pair(1, [30, 5], [[2, 3], [3, 4]])
     rows = lp.rows({"first": ([a[0]], [a[1], b[1]]), "second": ([a[0], b[0]], [a[1], b[1]])})
     assert [r["group"] for r in rows] == ["first", "second"] and rows[1]["gap_counts"] == [30, 5]
+    assert rows[0]["n_grid"] == 101
     with pytest.raises(ValueError, match="no toy_model record"):
         lp.rows({"g": ([b[0]], [a[1]])})
+    other = _pair(0, [11, 20], [[2, 3], [3, 4]])[1]
+    with pytest.raises(ValueError, match="two different toy_model records"):
+        lp.rows({"g": ([a[0]], [a[1], other])})
+    moved = _pair(0, [10, 20], [[2, 3], [3, 4]])[1]
+    moved["result"]["rows"][0]["gaps"][0]["between"] = [1.0, 2.5]
+    with pytest.raises(ValueError, match="gaps"):
+        lp.rows({"g": ([a[0]], [moved])})
     with pytest.raises(ValueError, match="groups"):
         lp.rows({})
     with pytest.raises(TypeError, match="boundary_lipschitz"):
@@ -99,6 +119,8 @@ def test_rows_pair_by_model_and_skip_a_model_seen_before():
         lp.within_model(_rows(), 5)
     with pytest.raises(ValueError, match=">= 3"):
         lp.within_model(rows, 10)
+    with pytest.raises(TypeError, match="same_mixture"):
+        lp.chapter_claims(_rows(), 10, "all")
 
 
 def test_the_table_and_numbers_name_every_timestep():
@@ -107,3 +129,4 @@ def test_the_table_and_numbers_name_every_timestep():
     assert table.count("\n") == 3 and "within: slope b" in table
     n = lp.chapter_numbers(rows, 10, ("all",))
     assert n["lip_n_models"] == 12 and n["lip_within_lo"] <= n["lip_within_b"] <= n["lip_within_hi"]
+    assert n["lip_n_all"] == 12 and n["lip_n_grid"] == 101

@@ -120,3 +120,27 @@ def test_linear_fit_bad_input():
         stats.linear_fit([1, 2, 3], [1, 2, 4], alternative="two")
     with pytest.raises(ValueError, match="x"):
         stats.linear_fit([1, 2], [1, 2])
+
+
+def test_linear_fit_through_the_origin_covers_at_its_level():
+    rng = np.random.default_rng(2)
+    hits = [(f["lo"] < -1.5 < f["hi"]) for f in (stats.linear_fit(x, -1.5 * x + rng.normal(size=6), through_origin=True)
+                                               for x in rng.normal(size=(2000, 6)))]
+    assert 0.93 < np.mean(hits) < 0.97
+    assert math.isnan(stats.linear_fit([1, 2, 3], [2, 4, 6])["p_one_sided"])        # a perfect fit: no test
+    with pytest.raises(ValueError, match="all zero"):
+        stats.linear_fit([0, 0, 0], [1, 2, 3], through_origin=True)
+
+
+def test_permutation_correlation_is_uniform_under_the_null_and_small_under_a_relation():
+    rng = np.random.default_rng(3)
+    ps = [stats.permutation_correlation(rng.normal(size=10), rng.normal(size=10), 200, seed=i)["p"] for i in range(300)]
+    assert 0.03 < np.mean(np.array(ps) <= 0.05) < 0.08
+    x = rng.normal(size=20)
+    r = stats.permutation_correlation(x, -x + 0.1 * rng.normal(size=20), 2000, seed=1)
+    assert r["r"] < -0.9 and r["p"] == pytest.approx(1 / 2001)
+    assert stats.permutation_correlation(x, -x, 2000, seed=1, alternative="greater")["p"] == 1.0
+    with pytest.raises(ValueError, match="constant"):
+        stats.permutation_correlation([1, 1, 1], [1, 2, 3])
+    with pytest.raises(ValueError, match="n_perm"):
+        stats.permutation_correlation([1, 2, 3], [1, 2, 4], 0)
