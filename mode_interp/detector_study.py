@@ -614,3 +614,53 @@ def paper_summary_table(rows, paper: str = "> 95% removed, 96% retained (aggrega
         ["data", "window", "samples in the ROC", "hallucinated", "removed", "in-support retained", "AUROC", "paper"],
         [[d, w, f"{s['n']:,}", f"{s['n_hallucinated']:,}", f"{s['removed']:.1%}", f"{s['retained']:.1%}",
           _interval(s), paper] for d, w, s in _rows("rows", rows)])
+
+
+def record_operating_points(row: dict, mixture: GaussianMixture, z: float = 3.29) -> dict:
+    """The detector numbers of a ``toy_model`` record's row (measured with ``hal_window``:
+    :func:`mode_interp.experiments.models.detector_numbers`) at its two thresholds, ``at_removal`` (95% of
+    the hallucinations removed, the paper's headline) and ``at_retention`` (96% of the in-support samples
+    kept): per threshold ``removed`` and ``retained`` with their Wilson intervals at ``z`` (``removed_lo``,
+    ..., ``retained_hi``), ``n_hallucinated``, ``n_in_support``, the per-mode ``loss`` (share of a mode's
+    in-support samples removed), ``worst_mode`` / ``worst_mode_loss``, ``median_mode_loss`` and
+    ``origin_mode_loss``, ``vs_paper`` and ``shortfall`` (:func:`vs_paper_text`, :func:`shortfall_text`);
+    plus the record's ``auroc``."""
+    if not isinstance(row, dict) or not isinstance(row.get("detector"), dict):
+        raise ValueError("row must be a toy_model record's row measured with hal_window > 0 (it has no 'detector')")
+    det = row["detector"]
+    n_hal = det["n_hallucinated"]
+    out = {"auroc": det["auroc"]}
+    for key in ("at_removal", "at_retention"):
+        d = det[key]
+        n_in, n_rm = np.asarray(d["n_in_support"]), np.asarray(d["n_removed"])
+        if len(n_in) != mixture.n_modes:
+            raise ValueError(f"the record has {len(n_in)} modes, the mixture {mixture.n_modes}")
+        kept, removed = int(n_in.sum() - n_rm.sum()), int(d["n_hallucinated_removed"])
+        loss = n_rm / n_in.clip(1)
+        worst = int(loss.argmax())
+        out[key] = {"removed": removed / n_hal, "retained": kept / int(n_in.sum()), "n_hallucinated": n_hal,
+                    "n_in_support": int(n_in.sum()), "loss": loss.tolist(),
+                    "worst_mode": "(" + ", ".join(f"{v:.2f}" for v in mixture.means[worst]) + ")",
+                    "worst_mode_loss": float(loss[worst]), "median_mode_loss": float(np.median(loss)),
+                    "origin_mode_loss": float(loss[mixture.origin_mode])}
+        out[key].update(vs_paper=vs_paper_text(out[key]["retained"]), shortfall=shortfall_text(out[key]["retained"]))
+        out[key]["removed_lo"], out[key]["removed_hi"] = wilson_interval(removed, n_hal, z)
+        out[key]["retained_lo"], out[key]["retained_hi"] = wilson_interval(kept, int(n_in.sum()), z)
+    return out
+
+
+def operating_points_table(points: dict) -> str:
+    """Markdown table of :func:`record_operating_points` results (label -> result): per model and threshold,
+    removed and retained with their 99.9% intervals, the per-mode loss (median, worst, the mode at the
+    origin) and the AUROC."""
+    body = []
+    for label, p in points.items():
+        for key, name in (("at_removal", "removes 95% of hallucinations"), ("at_retention", "keeps 96% in support")):
+            q = p[key]
+            body.append([label, name, f"{q['removed']:.1%} [{q['removed_lo']:.1%}, {q['removed_hi']:.1%}] "
+                         f"of {q['n_hallucinated']:,}", f"{q['retained']:.1%} [{q['retained_lo']:.1%}, "
+                         f"{q['retained_hi']:.1%}] of {q['n_in_support']:,}", f"{q['median_mode_loss']:.1%}",
+                         f"{q['worst_mode_loss']:.1%} {q['worst_mode']}", f"{q['origin_mode_loss']:.1%}",
+                         f"{p['auroc']:.3f}"])
+    return markdown_table(["model", "threshold", "hallucinations removed (99.9%)", "in support retained (99.9%)",
+                           "median mode's loss", "worst mode's loss", "loss at the origin's mode", "AUROC"], body)

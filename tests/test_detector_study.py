@@ -358,3 +358,21 @@ def test_formatters_refuse_what_no_study_function_returns():
         ds.alternative_verdicts({"A": {"normalised Hal": {"auroc": 0.5, "lo": 0.4, "hi": 0.6}}})
     with pytest.raises(ValueError, match="shapes lacks"):
         ds.alternative_scores({"1d": _record()}, {"labels": None})
+
+
+def test_record_operating_points_read_a_records_detector():
+    mixture = mi.mixture_1d((1.0, 2.0, 3.0), 0.05)
+    det = {"n_hallucinated": 40, "auroc": 0.99,
+           "at_removal": {"n_in_support": [100, 200, 100], "n_removed": [1, 10, 1], "n_hallucinated_removed": 38},
+           "at_retention": {"n_in_support": [100, 200, 100], "n_removed": [4, 8, 4], "n_hallucinated_removed": 40}}
+    p = ds.record_operating_points({"detector": det}, mixture)
+    q = p["at_removal"]
+    assert q["removed"] == pytest.approx(0.95) and q["retained"] == pytest.approx(388 / 400)
+    assert q["worst_mode"] == "(2.00)" and q["worst_mode_loss"] == pytest.approx(0.05)
+    assert q["origin_mode_loss"] == pytest.approx(0.01) and q["retained_lo"] < q["retained"] < q["retained_hi"]
+    assert p["at_retention"]["retained"] == pytest.approx(0.96) and "at or above" in p["at_retention"]["vs_paper"]
+    assert "removes 95%" in ds.operating_points_table({"m": p})
+    with pytest.raises(ValueError, match="hal_window"):
+        ds.record_operating_points({"gate": {}}, mixture)
+    with pytest.raises(ValueError, match="modes"):
+        ds.record_operating_points({"detector": det}, mi.mixture_1d((1.0, 2.0), 0.05))
