@@ -664,3 +664,13 @@ def operating_points_table(points: dict) -> str:
                          f"{p['auroc']:.3f}"])
     return markdown_table(["model", "threshold", "hallucinations removed (99.9%)", "in support retained (99.9%)",
                            "median mode's loss", "worst mode's loss", "loss at the origin's mode", "AUROC"], body)
+
+
+def operating_numbers(measured: dict, points: dict) -> dict:
+    """What chapter 4 glues about one recorded model (``measured``: a measured model with ``"m"``, e.g.
+    :func:`mode_interp.toy_report.measured_from_records`; ``points``: its :func:`record_operating_points`):
+    ``gate`` ("passes" / "fails"), ``n``, ``auroc`` and every number of both thresholds (``at_removal_*``,
+    ``at_retention_*``; the per-mode list left out)."""
+    return {"gate": "passes" if measured["m"]["gate"]["passed"] else "fails",
+            "n": measured["m"]["hallucination"]["n"], "auroc": points["auroc"],
+            **{f"{key}_{k}": v for key in ("at_removal", "at_retention") for k, v in points[key].items() if k != "loss"}}

@@ -233,3 +233,20 @@ def chapter_claims(rows_, t: int, same_mixture, alpha: float = 0.01) -> dict:
         f"across one mixture's models the rate falls as L rises (mean of the {len(a['by_seed'])} replicates' slopes, "
         f"95% upper end < 0, t = {t})": a["hi"] < 0,
     }
+
+
+def recompute(records, rows_, n_train: int, seed: int = 0) -> dict:
+    """Recompute, in this run, the ``boundary_lipschitz`` record among ``records`` whose model has
+    ``n_train`` training points and replicate ``seed`` (from its trained model: the cache or a shipped
+    checkpoint) and compare it with that model's row of ``rows_``: ``{"error": the largest absolute
+    difference of L, "source": where the weights came from}``."""
+    from .experiments import as_spec, compute
+
+    specs = [r["spec"] for r in check_records("records", records, "boundary_lipschitz")
+             if r["spec"]["model"].get("n_train") == n_train and r["spec"]["seed"] == seed]
+    if len(specs) != 1:
+        raise ValueError(f"records must hold one record with n_train {n_train} and seed {seed}, found {len(specs)}")
+    live = compute("boundary_lipschitz", specs[0], command="chapter 6 §6.7 (live)")
+    config = as_spec("boundary_lipschitz", specs[0]).config
+    (row,) = [r for r in rows_ if r["config"] == config]
+    return {"error": float(np.abs(np.array(live["result"]["learned"]) - row["L"]).max()), "source": live["source"]}

@@ -425,3 +425,46 @@ def held_table(held: dict) -> str:
     return markdown_table(["model", "t", "optimum's slope", "slope at the mode at the origin",
                            "slope, other modes: median (largest magnitude)", "error at the mode at the origin (σ)",
                            "error, other modes: median (largest) (σ)"], body)
+
+
+def measured_from_records(records, prefix: str) -> list:
+    """``toy_model`` records as measured models (``label``, ``config``, ``m``: the record's last row), each
+    labelled ``"{prefix}, {steps:,} steps"``, in the records' order."""
+    check_instance("prefix", prefix, str)
+    return [{"label": f"{prefix}, {m['config'].steps:,} steps", "config": m["config"], "m": m["row"],
+             "train_seconds": m["row"].get("train_seconds", 0.0)} for m in record_models(records)]
+
+
+def converged_numbers(rows, held: dict) -> dict:
+    """What chapter 2 glues about a run measured at several lengths (``rows``: :func:`measured_from_records`,
+    shortest first; ``held``: label -> :func:`mode_interp.smoothing.mode_contraction`): :func:`numbers` of
+    the first and the last row (prefixed ``first_`` and ``last_``), the samples, the training hours, the
+    last row's widest mode, the origin's rank by width, the gate's failing checks in words, and the largest
+    ratio of the origin's x0_hat error to the other modes' median."""
+    rows = _check_measured(rows)
+    last, gate = rows[-1], rows[-1]["m"]["gate"]
+    failing = [name for name, ok in gate["checks"].items() if not ok]
+    return {**{f"first_{k}": v for k, v in numbers(rows[0]).items()},
+            **{f"last_{k}": v for k, v in numbers(last).items()},
+            "n": last["m"]["hallucination"]["n"], "train_hours": sum(r.get("train_seconds", 0.0) for r in rows) / 3600,
+            "worst_spread": gate["worst_spread_ratio"], "origin_rank": origin_mode_rank(last["config"], last["m"]),
+            "gate_text": "passes every check" if gate["passed"] else "fails " + "; ".join(failing),
+            "error_ratio_max": max(v["centre_error"] / v["others_error"] for v in held_numbers(held).values())}
+
+
+def bias_control_numbers(bias: dict, bias_held: dict, nobias_held: dict, nobias: dict) -> dict:
+    """What chapter 2 glues about the input-bias control: ``bias``: label -> :func:`record_models` entry of
+    each model with the bias; ``bias_held`` / ``nobias_held``: :func:`held_numbers` of the models with and
+    without it; ``nobias``: {"grid": measured model, "diamond": measured model} without it, same recipe."""
+    rows = [b["row"] for b in bias.values()]
+    return {"n_models": len(bias), "n_grid": sum(b["config"].data == "grid_25" for b in bias.values()),
+            "n_samples": min(r["hallucination"]["n"] for r in rows),
+            "error_ratio_max": max(v["centre_error"] / v["others_error"] for v in bias_held.values()),
+            "centre_error_max": max(v["centre_error"] for v in bias_held.values()),
+            "nobias_error_ratio_min": min(v["centre_error"] / v["others_error"] for v in nobias_held.values()),
+            "median_spread_min": min(r["gate"]["median_spread_ratio"] for r in rows),
+            "median_spread_max": max(r["gate"]["median_spread_ratio"] for r in rows),
+            "n_passed": sum(r["gate"]["passed"] for r in rows),
+            "rate_min": min(r["hallucination"]["rate"] for r in rows),
+            "rate_max": max(r["hallucination"]["rate"] for r in rows),
+            **{f"{name}_nobias_rate": nobias[name]["m"]["hallucination"]["rate"] for name in ("grid", "diamond")}}

@@ -376,3 +376,15 @@ def test_record_operating_points_read_a_records_detector():
         ds.record_operating_points({"gate": {}}, mixture)
     with pytest.raises(ValueError, match="modes"):
         ds.record_operating_points({"detector": det}, mi.mixture_1d((1.0, 2.0), 0.05))
+
+
+def test_operating_numbers_flatten_both_thresholds():
+    mixture = mi.mixture_1d((1.0, 2.0, 3.0), 0.05)
+    det = {"n_hallucinated": 20, "auroc": 0.97,
+           "at_removal": {"n_in_support": [10, 10, 10], "n_removed": [1, 2, 3], "n_hallucinated_removed": 19},
+           "at_retention": {"n_in_support": [10, 10, 10], "n_removed": [0, 1, 0], "n_hallucinated_removed": 15}}
+    row = {"detector": det, "gate": {"passed": False}, "hallucination": {"n": 50}}
+    n = ds.operating_numbers({"m": row}, ds.record_operating_points(row, mixture))
+    assert n["gate"] == "fails" and n["n"] == 50 and n["auroc"] == 0.97
+    assert n["at_removal_removed"] == pytest.approx(0.95) and n["at_retention_retained"] == pytest.approx(29 / 30)
+    assert not any(k.endswith("_loss") and isinstance(v, list) for k, v in n.items())

@@ -130,3 +130,19 @@ def test_the_table_and_numbers_name_every_timestep():
     n = lp.chapter_numbers(rows, 10, ("all",))
     assert n["lip_n_models"] == 12 and n["lip_within_lo"] <= n["lip_within_b"] <= n["lip_within_hi"]
     assert n["lip_n_all"] == 12 and n["lip_n_grid"] == 101
+
+
+def test_recompute_checks_a_record_against_its_live_rerun(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path / "cache"))
+    spec = ex.BoundaryLipschitz.from_dict({"model": MODEL, "ts": [0, 10], "n_grid": 101})
+    rec = records.run("boundary_lipschitz", spec, directory=tmp_path / "out")
+    trained = load_or_train(spec.config, progress=False)
+    x = trained.sample(2_000, 0).x0
+    from mode_interp.experiments.models import measure
+    toy = {"experiment": "toy_model", "spec": {"model": spec.model.to_dict(), "seed": 0},
+           "result": {"rows": [measure(x, spec.config)]}}
+    rows = lp.rows({"g": ([rec], [toy])})
+    out = lp.recompute([rec], rows, n_train=MODEL["n_train"])
+    assert out["error"] == 0.0 and out["source"]
+    with pytest.raises(ValueError, match="one record"):
+        lp.recompute([rec], rows, n_train=123)

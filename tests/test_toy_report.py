@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import mode_interp as mi
 from mode_interp import toy_report as tr
 from mode_interp.train import ToyConfig
 
@@ -172,3 +173,28 @@ def test_record_models_and_origin_mode_table():
         tr.origin_mode_rank(grid, {"gate": {"spread_ratio": [1.0] * 3}})
     with pytest.raises(ValueError, match="models"):
         tr.origin_mode_table({})
+
+
+def test_measured_from_records_and_converged_numbers():
+    def record(config, rate, spreads, checks):
+        h = {"count": int(rate * 1000), "n": 1000, "rate": rate, "lo": rate / 2, "hi": rate * 2, "true_rate": 1e-6,
+             "ratio_lo": 1.0}
+        g = {"within": 0.99, "true_within": 0.989, "median_spread_ratio": float(np.median(spreads)),
+             "worst_spread_ratio": max(spreads), "spread_ratio": spreads, "blurred": [], "checks": checks,
+             "passed": all(checks.values())}
+        return {"experiment": "toy_model", "spec": {"model": config.to_dict(), "seed": 0},
+                "result": {"rows": [{"step": config.steps, "hallucination": h, "gate": g, "train_seconds": 1800.0}]}}
+    short = ToyConfig(data="grid_25", steps=100, input_bias=True)
+    long = short.continued(50, 1e-4)
+    rows = tr.measured_from_records([record(short, 0.01, [1.5] * 25, {"a": True, "b": False}),
+                                     record(long, 0.001, [1.17] * 24 + [1.3], {"a": True, "b": False, "c": True})],
+                                    "grid, bias")
+    assert [r["label"] for r in rows] == ["grid, bias, 100 steps", "grid, bias, 150 steps"]
+    held = {"m": {"ts": np.array([0]), "exact_slope": np.array([0.2]), "slope": np.array([[0.2] * 25]),
+                  "error": np.array([[0.2] * 12 + [0.4] + [0.2] * 12]), "means": mi.grid_25().means}}
+    n = tr.converged_numbers(rows, held)
+    assert n["first_hal_rate"] == 0.01 and n["last_hal_rate"] == 0.001 and n["train_hours"] == 1.0
+    assert n["gate_text"] == "fails b" and n["worst_spread"] == 1.3 and n["error_ratio_max"] == pytest.approx(2.0)
+    assert n["origin_rank"] == 2 and n["n"] == 1000
+    with pytest.raises(TypeError, match="prefix"):
+        tr.measured_from_records([], 3)
