@@ -432,7 +432,8 @@ def measured_from_records(records, prefix: str) -> list:
     labelled ``"{prefix}, {steps:,} steps"``, in the records' order."""
     check_instance("prefix", prefix, str)
     return [{"label": f"{prefix}, {m['config'].steps:,} steps", "config": m["config"], "m": m["row"],
-             "train_seconds": m["row"].get("train_seconds", 0.0)} for m in record_models(records)]
+             "train_seconds": m["row"].get("train_seconds", 0.0), "source": m["row"].get("source", "")}
+            for m in record_models(records)]
 
 
 def converged_numbers(rows, held: dict) -> dict:
