@@ -248,10 +248,17 @@ def false_positives(x0: torch.Tensor, mixture: GaussianMixture, scores, labels, 
     s, y = detect._scores_labels(scores, labels)
     dist = (nearest_mode_distance(x0, mixture) / mixture.sigma).numpy()
     removed_in = (s > per_mode["threshold"]) & ~y
-    loss = np.asarray(per_mode["n_removed"]) / np.asarray(per_mode["n_in_support"]).clip(1)
-    worst = int(loss.argmax())
     return {f"fp_within{within:g}": float((dist[removed_in] <= within).mean()) if removed_in.any() else float("nan"),
-            "worst_mode": "(" + ", ".join(f"{v:.2f}" for v in mixture.means[worst]) + ")",
+            **{k: v for k, v in _mode_losses(per_mode["n_in_support"], per_mode["n_removed"], mixture).items()
+               if k != "loss"}}
+
+
+def _mode_losses(n_in_support, n_removed, mixture: GaussianMixture) -> dict:
+    """Per mode, the share of its in-support samples removed (``loss``; 0 for a mode with none), and the
+    worst mode's coordinates and loss, the median loss and the loss of the mode nearest the origin."""
+    loss = np.asarray(n_removed) / np.asarray(n_in_support).clip(1)
+    worst = int(loss.argmax())
+    return {"loss": loss.tolist(), "worst_mode": "(" + ", ".join(f"{v:.2f}" for v in mixture.means[worst]) + ")",
             "worst_mode_loss": float(loss[worst]), "median_mode_loss": float(np.median(loss)),
             "origin_mode_loss": float(loss[mixture.origin_mode])}
 
@@ -636,13 +643,8 @@ def record_operating_points(row: dict, mixture: GaussianMixture, z: float = 3.29
         if len(n_in) != mixture.n_modes:
             raise ValueError(f"the record has {len(n_in)} modes, the mixture {mixture.n_modes}")
         kept, removed = int(n_in.sum() - n_rm.sum()), int(d["n_hallucinated_removed"])
-        loss = n_rm / n_in.clip(1)
-        worst = int(loss.argmax())
         out[key] = {"removed": removed / n_hal, "retained": kept / int(n_in.sum()), "n_hallucinated": n_hal,
-                    "n_in_support": int(n_in.sum()), "loss": loss.tolist(),
-                    "worst_mode": "(" + ", ".join(f"{v:.2f}" for v in mixture.means[worst]) + ")",
-                    "worst_mode_loss": float(loss[worst]), "median_mode_loss": float(np.median(loss)),
-                    "origin_mode_loss": float(loss[mixture.origin_mode])}
+                    "n_in_support": int(n_in.sum()), **_mode_losses(n_in, n_rm, mixture)}
         out[key].update(vs_paper=vs_paper_text(out[key]["retained"]), shortfall=shortfall_text(out[key]["retained"]))
         out[key]["removed_lo"], out[key]["removed_hi"] = wilson_interval(removed, n_hal, z)
         out[key]["retained_lo"], out[key]["retained_hi"] = wilson_interval(kept, int(n_in.sum()), z)
