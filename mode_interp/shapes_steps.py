@@ -1,0 +1,165 @@
+"""Chapter 3 §3.6: SIMPLE SHAPES hallucination against training steps, from ``shapes_model`` records.
+
+A curve is the snapshots of one training run (:mod:`mode_interp.experiments.shapes`: one record per
+snapshot, or one record with several). Each row holds the counts per label of ``n_generated`` images, so
+every rate and interval here is recomputed from counts. The training loss is read from the longest
+snapshot's record (mean per block of 50 steps), and a snapshot's loss is the mean over the ``window``
+steps before it, which smooths the per-batch noise of a 64-image batch.
+
+**Settled** (:func:`settled`): the last two snapshots agree, i.e. the mean loss changed by less than
+``loss_tol`` (relative) and the hallucinated counts do not differ (two-proportion |z| < ``z``). A curve
+that has not settled is shown as still training, and no claim is made on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._validate import check_float, check_int
+from .report import markdown_table
+from .shape_counter import LABELS
+from .stats import two_proportion_z, wilson_interval
+
+_SAME = ("resolution", "n_images", "data_seed", "channels", "batch_size", "lr", "ema_decay", "seed", "T",
+         "beta_start", "beta_end", "precision")
+
+
+def rows(records) -> tuple:
+    """``(rows, losses)``: one row per snapshot over ``records`` (each a ``shapes_model`` record), sorted by
+    step, each with its ``record_seconds``; ``losses`` the loss curve of the longest snapshot's record.
+    Refuses records of different runs (any model field but ``steps``, or the sampling, differs) and a step
+    measured twice."""
+    records = list(records)
+    if not records:
+        raise ValueError("records must hold at least one shapes_model record, got none")
+    first = records[0]["spec"]
+    out, seen = [], set()
+    for record in records:
+        if record.get("experiment") != "shapes_model":
+            raise ValueError(f"records must be shapes_model records, got {record.get('experiment')!r}")
+        spec = record["spec"]
+        for field in ("seed", "n_samples", "sample_seed", "sample_steps", "z"):
+            if spec[field] != first[field]:
+                raise ValueError(f"records must share the sampling: {field} is {spec[field]!r} and {first[field]!r}")
+        for field in _SAME:
+            if spec["model"].get(field) != first["model"].get(field):
+                raise ValueError(f"records must be snapshots of one run: model.{field} is "
+                                 f"{spec['model'].get(field)!r} and {first['model'].get(field)!r}")
+        for row in record["result"]["rows"]:
+            if row["step"] in seen:
+                raise ValueError(f"step {row['step']} is measured twice")
+            seen.add(row["step"])
+            out.append(row)
+    out.sort(key=lambda r: r["step"])
+    longest = max(records, key=lambda r: r["spec"]["model"]["steps"])
+    return out, list(longest["result"]["losses"])
+
+
+def loss_at(losses, step: int, window: int = 1000, every: int = 50) -> float:
+    """Mean training loss over the ``window`` steps before ``step`` (``losses``: one mean per ``every`` steps)."""
+    step, window = check_int("step", step, every, None), check_int("window", window, every, None)
+    end = step // every
+    if end > len(losses):
+        raise ValueError(f"step must be at most {len(losses) * every} (the loss curve's length), got {step}")
+    return float(np.mean(losses[max(0, end - window // every):end]))
+
+
+def _rate(row: dict, label: str, z: float) -> tuple:
+    count, n = row[f"{label}_count"], row["n_generated"]
+    return (count / n, *wilson_interval(count, n, z))
+
+
+def settled(rows_, losses, loss_tol: float = 0.02, z: float = 3.29) -> dict:
+    """Whether the last two snapshots agree (module docstring): ``loss_change`` (relative), ``rate_z`` (last
+    minus previous hallucinated rate, two-proportion z), ``passed``, and the two ``steps``."""
+    check_float("loss_tol", loss_tol, 0.0, None, lo_open=True)
+    if len(rows_) < 2:
+        raise ValueError(f"rows must hold at least two snapshots to tell whether a run settled, got {len(rows_)}")
+    a, b = rows_[-2], rows_[-1]
+    la, lb = loss_at(losses, a["step"]), loss_at(losses, b["step"])
+    rate_z = two_proportion_z(a["hallucinated_count"], a["n_generated"], b["hallucinated_count"], b["n_generated"])
+    change = (lb - la) / la
+    return {"steps": (a["step"], b["step"]), "loss_change": change, "rate_z": rate_z,
+            "passed": bool(abs(change) < loss_tol and abs(rate_z) < z)}
+
+
+def table(rows_, losses, z: float = 3.29) -> str:
+    """Markdown: per snapshot, the loss and each label's rate with its Wilson interval at ``z``."""
+    body = []
+    for r in rows_:
+        cells = [f"{r['step']:,}", f"{loss_at(losses, r['step']):.4f}"]
+        for label in LABELS:
+            rate, lo, hi = _rate(r, label, z)
+            cells.append(f"{rate:.1%} [{lo:.1%}, {hi:.1%}]")
+        cells.append(f"{r['multi_total']}")
+        body.append(cells)
+    return markdown_table(["training steps", "loss (last 1,000 steps)", *[f"{n}" for n in LABELS],
+                           "≥ 2 copies in a column"], body)
+
+
+def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> dict:
+    """Glue for chapter 3 (prefix ``ch3_steps_``): first and last snapshot's steps, loss and label rates with
+    intervals; the settling test; with ``reference`` (a row of another model at the same step, e.g. the
+    float32 model), its hallucinated rate and the z of the same-step snapshot against it."""
+    first, last = rows_[0], rows_[-1]
+    s = settled(rows_, losses, z=z)
+    out = {"n_snapshots": len(rows_), "n_per_snapshot": last["n_generated"], "first_step": first["step"],
+           "last_step": last["step"], "first_loss": loss_at(losses, first["step"]),
+           "last_loss": loss_at(losses, last["step"]), "loss_change": s["loss_change"], "rate_z": s["rate_z"],
+           "settled": "settled" if s["passed"] else "still changing", "previous_step": s["steps"][0]}
+    for name, row in (("first", first), ("last", last)):
+        for label in LABELS:
+            out[f"{name}_{label}"], out[f"{name}_{label}_lo"], out[f"{name}_{label}_hi"] = _rate(row, label, z)
+        out[f"{name}_multi"] = row["multi_total"]
+    if reference is not None:
+        same = [r for r in rows_ if r["step"] == reference["step"]]
+        if not same:
+            raise ValueError(f"reference is at step {reference['step']}, which no snapshot measures")
+        out["ref_step"] = reference["step"]
+        out["ref_hallucinated"], out["ref_lo"], out["ref_hi"] = _rate(reference, "hallucinated", z)
+        out["same_step_hallucinated"] = _rate(same[0], "hallucinated", z)[0]
+        out["ref_z"] = two_proportion_z(reference["hallucinated_count"], reference["n_generated"],
+                                        same[0]["hallucinated_count"], same[0]["n_generated"])
+    return {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in out.items()}
+
+
+def claims(rows_, losses, z: float = 3.29) -> tuple:
+    """``(claims, sanity)``: on a settled curve, that the last snapshot still hallucinates (its 99.9% Wilson
+    lower bound > 0) and draws >= 2 copies of a shape in a column; nothing is claimed on a curve that has not
+    settled (its ``withheld`` sanity entry says so)."""
+    s = settled(rows_, losses, z=z)
+    last = rows_[-1]
+    sanity = {"every snapshot's label counts add up to its images":
+              all(sum(r[f"{n}_count"] for n in LABELS) == r["n_generated"] for r in rows_)}
+    if not s["passed"]:
+        return {}, {**sanity, f"withheld: the run has not settled at {last['step']:,} steps": True}
+    return {f"the {last['step']:,}-step model (settled) hallucinates: 99.9% lower bound > 0":
+            _rate(last, "hallucinated", z)[1] > 0,
+            f"the {last['step']:,}-step model draws >= 2 copies of a shape in one column": last["multi_total"] > 0}, sanity
+
+
+def plot(rows_, losses, reference: dict | None = None, z: float = 3.29, every: int = 50) -> Figure:
+    """Two panels: the training loss (mean per ``every`` steps, snapshots marked), and each label's rate with
+    its Wilson interval against training steps (log scale); ``reference`` drawn as an open marker."""
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    ax_loss, ax_rate = fig.subplots(1, 2)
+    steps = np.arange(1, len(losses) + 1) * every
+    ax_loss.plot(steps, losses, lw=0.6, color="0.5")
+    for r in rows_:
+        ax_loss.axvline(r["step"], color="C0", ls=":", lw=1)
+    ax_loss.set(xlabel="training steps", ylabel=f"loss (mean per {every} steps)", yscale="log",
+                title="training loss; dotted: snapshots")
+    x = np.array([r["step"] for r in rows_])
+    for i, label in enumerate(LABELS):
+        v = np.array([_rate(r, label, z) for r in rows_])
+        ax_rate.errorbar(x, v[:, 0], yerr=[v[:, 0] - v[:, 1], v[:, 2] - v[:, 0]], fmt="o-", capsize=3,
+                         color=f"C{i}", label=label)
+        if reference is not None:
+            rate, lo, hi = _rate(reference, label, z)
+            ax_rate.errorbar([reference["step"] * 1.06], [rate], yerr=[[rate - lo], [hi - rate]], fmt="o",
+                             mfc="white", color=f"C{i}", capsize=3)
+    ax_rate.set(xscale="log", xlabel="training steps", ylabel=f"share of images ({z}-z Wilson interval)",
+                title="labels against training" + ("; open: the float32 model" if reference else ""))
+    ax_rate.legend(fontsize=8)
+    return fig

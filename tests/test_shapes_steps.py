@@ -1,0 +1,83 @@
+"""Chapter 3's training-time curve (:mod:`mode_interp.shapes_steps`) on hand-made records: rates recomputed
+from counts, the settling test, claims withheld from a run that has not settled, and refused mixtures."""
+import math
+
+import pytest
+
+from mode_interp import shapes_steps as st
+from mode_interp.stats import wilson_interval
+
+MODEL = {"resolution": 32, "n_images": 5000, "data_seed": 0, "channels": [16, 32, 64], "batch_size": 64,
+         "lr": 5e-4, "ema_decay": 0.999, "seed": 0, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02,
+         "precision": "bfloat16"}
+
+
+def _row(step, hallucinated, valid=900, n=1000, multi=3):
+    malformed = n - valid - hallucinated
+    return {"step": step, "n_generated": n, "valid_count": valid, "hallucinated_count": hallucinated,
+            "malformed_count": malformed, "noisy_count": 0, "multi_total": multi}
+
+
+def _record(step, hallucinated, losses=None, **kw):
+    spec = {"model": {**MODEL, "steps": step}, "at_steps": [step], "seed": 0, "n_samples": 1000,
+            "sample_seed": 0, "sample_steps": 250, "z": 3.29}
+    return {"experiment": "shapes_model", "spec": spec,
+            "result": {"rows": [_row(step, hallucinated, **kw)], "losses": losses if losses is not None else [0.05] * (step // 50)}}
+
+
+def test_rows_sort_snapshots_and_read_the_longest_runs_losses():
+    losses = [0.1] * 20 + [0.05] * 100
+    rows, curve = st.rows([_record(6000, 30, losses), _record(1000, 60)])
+    assert [r["step"] for r in rows] == [1000, 6000] and curve == losses
+    assert st.loss_at(losses, 1000) == pytest.approx(0.1) and st.loss_at(losses, 6000) == pytest.approx(0.05)
+    assert st.loss_at(losses, 1500, window=1000) == pytest.approx((10 * 0.1 + 10 * 0.05) / 20)
+
+
+def test_rates_and_intervals_are_recomputed_from_counts():
+    losses = [0.05] * 240
+    rows, curve = st.rows([_record(6000, 40), _record(12000, 35, losses)])
+    out = st.numbers(rows, curve)
+    assert out["last_hallucinated"] == 0.035
+    assert (out["last_hallucinated_lo"], out["last_hallucinated_hi"]) == pytest.approx(wilson_interval(35, 1000, 3.29))
+    assert out["settled"] == "settled" and out["loss_change"] == 0.0
+    assert "| 12,000 |" in st.table(rows, curve)
+    claims, sanity = st.claims(rows, curve)
+    assert all(claims.values()) and len(claims) == 2 and all(sanity.values())
+
+
+def test_a_run_still_changing_gets_no_claim():
+    falling = [0.06] * 120 + [0.05] * 120          # the loss fell 17% between the two snapshots
+    rows, curve = st.rows([_record(6000, 35), _record(12000, 35, falling)])
+    s = st.settled(rows, curve)
+    assert not s["passed"] and s["loss_change"] == pytest.approx(-1 / 6)
+    claims, sanity = st.claims(rows, curve)
+    assert claims == {} and any(k.startswith("withheld") for k in sanity)
+    rows, curve = st.rows([_record(6000, 80), _record(12000, 20, [0.05] * 240)])    # the rate moved
+    assert not st.settled(rows, curve)["passed"] and st.settled(rows, curve)["rate_z"] < -3.29
+
+
+def test_the_reference_is_compared_at_its_own_step():
+    rows, curve = st.rows([_record(3000, 50), _record(12000, 35, [0.05] * 240)])
+    ref = _row(3000, 60)
+    out = st.numbers(rows, curve, reference=ref)
+    assert out["ref_step"] == 3000 and out["ref_hallucinated"] == 0.06 and out["ref_z"] < 0
+    with pytest.raises(ValueError, match="step 2000"):
+        st.numbers(rows, curve, reference=_row(2000, 60))
+    fig = st.plot(rows, curve, reference=ref)
+    assert len(fig.axes) == 2
+
+
+def test_records_of_different_runs_or_a_repeated_step_are_refused():
+    other = _record(6000, 30)
+    other["spec"]["model"]["lr"] = 1e-3
+    with pytest.raises(ValueError, match="model.lr"):
+        st.rows([_record(3000, 30), other])
+    with pytest.raises(ValueError, match="twice"):
+        st.rows([_record(3000, 30), _record(3000, 31)])
+    with pytest.raises(ValueError, match="at least one"):
+        st.rows([])
+    with pytest.raises(ValueError, match="at most"):
+        st.loss_at([0.1] * 10, 1000)
+    with pytest.raises(ValueError, match="two snapshots"):
+        st.settled(st.rows([_record(3000, 30)])[0], [0.1] * 60)
+    assert math.isfinite(st.settled(*st.rows([_record(3000, 30), _record(6000, 30)]))["rate_z"])
