@@ -395,6 +395,28 @@ def _centre(result: dict) -> tuple:
     return centre, [k for k in range(len(result["means"])) if k != centre]
 
 
+def contractions(configs: dict, ts) -> dict:
+    """``{label: smoothing.mode_contraction(...)}`` for each trained model of ``configs`` (label -> ToyConfig,
+    loaded or trained by :func:`mode_interp.train.load_or_train`) at the timesteps ``ts``."""
+    from .smoothing import mode_contraction
+    from .train import ToyConfig, load_or_train
+
+    out = {}
+    for label, config in configs.items():
+        check_instance(f"configs[{label!r}]", config, ToyConfig)
+        out[label] = mode_contraction(load_or_train(config).model, config.mixture(), config.schedule(), ts)
+    return out
+
+
+def held_range(held_num: dict) -> dict:
+    """Chapter 2's glue over :func:`held_numbers` results: the range of the centre's error, the largest error
+    of the other modes, the smallest slope ratio and the number of models."""
+    v = list(held_num.values())
+    return {"centre_error_min": min(r["centre_error"] for r in v), "centre_error_max": max(r["centre_error"] for r in v),
+            "others_error_max": max(r["others_error"] for r in v), "slope_ratio_min": min(r["slope_ratio"] for r in v),
+            "n_models": len(v)}
+
+
 def held_numbers(held: dict) -> dict:
     """How :func:`mode_interp.smoothing.mode_contraction` results (``held``: label -> result) treat the mode
     nearest the origin (``centre``) against the others: per label, the largest ``centre_error`` and the

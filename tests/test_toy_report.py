@@ -130,6 +130,19 @@ def test_held_table_and_numbers_single_out_the_mode_at_the_origin():
     table = tr.held_table(held)
     assert "| m | 3 | 0.050 | 80.00 | 0.055 (0.060) | 3.00 | 0.25 (0.30) |" in table
     assert all(line.count("|") == 8 for line in table.splitlines())
+    other = {**held["m"], "error": held["m"]["error"] * 2}
+    assert tr.held_range(tr.held_numbers({"m": held["m"], "n": other})) == {
+        "centre_error_min": 3.0, "centre_error_max": 6.0, "others_error_max": pytest.approx(0.5),
+        "slope_ratio_min": pytest.approx(80.0), "n_models": 2}
+
+
+def test_contractions_measure_each_trained_model_and_refuse_anything_else(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    config = ToyConfig(n_train=200, batch_size=100, steps=20, width=16)
+    held = tr.contractions({"tiny": config}, [0, 3])
+    assert list(held) == ["tiny"] and held["tiny"]["slope"].shape == (2, 3)
+    with pytest.raises(TypeError, match="configs\\['tiny'\\]"):
+        tr.contractions({"tiny": config.to_dict()}, [0])
 
 
 def test_longest_models_rebuilds_each_data_sets_longest_config():
