@@ -11,13 +11,13 @@ and timestep, a second or so per model once it is trained (or found in the cache
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .._validate import check_int, check_ints
 from ..smoothing import boundary_lipschitz
 from ..train import ToyConfig, load_or_train
-from .models import _plain, replicate, spec_from_dict
-from .records import Experiment, register
+from .models import _plain, replicate
+from .records import Experiment, register, spec_dict, spec_from_dict
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,11 @@ class BoundaryLipschitz:
         return replicate(self.model, self.seed)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["model"], d["ts"] = self.model.to_dict(), list(self.ts)
-        return d
+        return spec_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "BoundaryLipschitz":
-        return spec_from_dict(cls, d, "boundary_lipschitz")
+        return spec_from_dict(cls, d, "boundary_lipschitz", ToyConfig)
 
 
 def run(spec: BoundaryLipschitz) -> tuple:

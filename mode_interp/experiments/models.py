@@ -20,7 +20,7 @@ The run trains to ``model.steps`` once, storing a snapshot at every other step o
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ import torch
 from .._validate import check_bool, check_float, check_int
 from ..detect import WindowVariance
 from ..train import ToyConfig, load_or_train
-from .records import Experiment, check_fields, register
+from .records import Experiment, register, spec_dict, spec_from_dict
 
 
 @dataclass(frozen=True)
@@ -74,33 +74,18 @@ class ToyModel:
         """The replicate's model config."""
         return replicate(self.model, self.seed)
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["model"], d["at_steps"] = self.model.to_dict(), list(self.at_steps)
-        if not d["compile"]:          # eager sampling keeps the keys records had before the option
-            del d["compile"]
-        if not d["hal_window"]:       # so do records without the detector
-            del d["hal_window"]
-        return d
+    def to_dict(self) -> dict:        # eager sampling and no detector keep the keys of older records
+        return spec_dict(self, omit_if_off=("compile", "hal_window"))
 
     @classmethod
     def from_dict(cls, d: dict) -> "ToyModel":
-        return spec_from_dict(cls, d, "toy_model")
+        return spec_from_dict(cls, d, "toy_model", ToyConfig)
 
 
 def replicate(model: ToyConfig, seed: int) -> ToyConfig:
     """Replicate ``seed`` of ``model``: its training set drawn with ``data_seed + seed``, its initialisation
     and data order with ``model.seed + seed`` (replicate 0 is ``model`` itself)."""
     return replace(model, data_seed=model.data_seed + seed, seed=model.seed + seed)
-
-
-def spec_from_dict(cls, d: dict, name: str):
-    """A spec dataclass ``cls`` with a ToyConfig field ``model`` from its JSON dict (unknown fields named)."""
-    d = check_fields(cls, dict(d), f"{name} spec")
-    if not isinstance(d.get("model"), dict):
-        raise ValueError(f"{name} spec needs 'model', a ToyConfig dict, got {d.get('model')!r}")
-    model = check_fields(ToyConfig, dict(d.pop("model")), f"{name} spec.model")
-    return cls(ToyConfig.from_dict(model), **d)
 
 
 def _plain(x):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -143,6 +143,29 @@ def check_fields(cls, d: dict, where: str) -> dict:
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(names)}")
     return d
+
+
+def spec_dict(spec, omit_if_off=()) -> dict:
+    """A spec's JSON dict (its ``to_dict``): every field, a nested config as its own ``to_dict()``, tuples as
+    lists; the fields of ``omit_if_off`` are left out while off (False, 0), so that records made before such
+    an option existed keep their keys."""
+    d = {}
+    for f in fields(spec):
+        value = getattr(spec, f.name)
+        if f.name in omit_if_off and not value:
+            continue
+        d[f.name] = value.to_dict() if hasattr(value, "to_dict") else list(value) if isinstance(value, tuple) else value
+    return d
+
+
+def spec_from_dict(cls, d: dict, name: str, config: type):
+    """A spec dataclass ``cls`` with a field ``model`` of type ``config`` from its JSON dict (unknown fields
+    named, at both levels); the config is built by its ``from_dict`` if it has one."""
+    d = check_fields(cls, dict(d), f"{name} spec")
+    if not isinstance(d.get("model"), dict):
+        raise ValueError(f"{name} spec needs 'model', a {config.__name__} dict, got {d.get('model')!r}")
+    model = check_fields(config, dict(d.pop("model")), f"{name} spec.model")
+    return cls(config.from_dict(model) if hasattr(config, "from_dict") else config(**model), **d)
 
 
 def _experiment_folder(experiment_dir) -> Path:

@@ -12,15 +12,15 @@ whether its model is trained well enough for a claim.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .._validate import check_choice, check_float, check_int, check_ints, check_optional_float
 from ..diffusion import check_eta
 from ..optimal import exact_eps_fn
 from ..sampler_study import Sampler, run as run_chain
 from ..train import ToyConfig, load_or_train
-from .models import measure, replicate, spec_from_dict
-from .records import Experiment, register
+from .models import measure, replicate
+from .records import Experiment, register, spec_dict, spec_from_dict
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,11 @@ class SamplerGrid:
         return replicate(self.model, self.seed)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["model"], d["steps"], d["etas"] = self.model.to_dict(), list(self.steps), list(self.etas)
-        return d
+        return spec_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SamplerGrid":
-        return spec_from_dict(cls, d, "sampler_grid")
+        return spec_from_dict(cls, d, "sampler_grid", ToyConfig)
 
 
 def eps_function(spec: SamplerGrid):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
 from .._validate import check_float, check_int
-from .records import Experiment, check_fields, register
+from .records import Experiment, check_fields, register, spec_dict
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class SelfTest:
             raise TypeError(f"die_once must be a path string, got {type(self.die_once).__name__}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return spec_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SelfTest":

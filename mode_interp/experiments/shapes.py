@@ -14,11 +14,11 @@ with ``data_seed + seed`` and its initialisation and batches with ``model.seed +
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from .._validate import check_float, check_int
 from ..image_train import ShapesConfig, load_or_train_shapes
-from .records import Experiment, check_fields, register
+from .records import Experiment, register, spec_dict, spec_from_dict
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,11 @@ class ShapesModel:
         return replace(self.model, data_seed=self.model.data_seed + self.seed, seed=self.model.seed + self.seed)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["model"], d["at_steps"] = self.model.to_dict(), list(self.at_steps)
-        return d
+        return spec_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ShapesModel":
-        d = check_fields(cls, dict(d), "shapes_model spec")
-        if not isinstance(d.get("model"), dict):
-            raise ValueError(f"shapes_model spec needs 'model', a ShapesConfig dict, got {d.get('model')!r}")
-        return cls(ShapesConfig(**check_fields(ShapesConfig, dict(d.pop("model")), "shapes_model spec.model")), **d)
+        return spec_from_dict(cls, d, "shapes_model", ShapesConfig)
 
 
 def run(spec: ShapesModel) -> tuple:
