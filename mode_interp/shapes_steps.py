@@ -13,6 +13,8 @@ that has not settled is shown as still training, and no claim is made on it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -100,7 +102,8 @@ def table(rows_, losses, z: float = 3.29) -> str:
 
 def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> dict:
     """Glue for chapter 3 (prefix ``ch3_steps_``): first and last snapshot's steps, loss and label rates with
-    intervals; the settling test; with ``reference`` (a row of another model at the same step, e.g. the
+    intervals; ``trend`` (the hallucinated rate, last against first snapshot: fell, rose or no change resolved
+    at ``z``; one run, so a description, not a claim); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
     float32 model), its hallucinated rate and the z of the same-step snapshot against it."""
     first, last = rows_[0], rows_[-1]
     s = settled(rows_, losses, z=z)
@@ -108,6 +111,10 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
            "last_step": last["step"], "first_loss": loss_at(losses, first["step"]),
            "last_loss": loss_at(losses, last["step"]), "loss_change": s["loss_change"], "rate_z": s["rate_z"],
            "settled": "settled" if s["passed"] else "still changing", "previous_step": s["steps"][0]}
+    out["trend_z"] = two_proportion_z(first["hallucinated_count"], first["n_generated"], last["hallucinated_count"],
+                                      last["n_generated"])
+    out["trend"] = ("fell" if out["trend_z"] <= -z else "rose" if out["trend_z"] >= z
+                    else f"no change resolved at |z| < {z}")
     for name, row in (("first", first), ("last", last)):
         for label in LABELS:
             out[f"{name}_{label}"], out[f"{name}_{label}_lo"], out[f"{name}_{label}_hi"] = _rate(row, label, z)
@@ -121,6 +128,8 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
         out["same_step_hallucinated"] = _rate(same[0], "hallucinated", z)[0]
         out["ref_z"] = two_proportion_z(reference["hallucinated_count"], reference["n_generated"],
                                         same[0]["hallucinated_count"], same[0]["n_generated"])
+        out["ref_verdict"] = (f"no difference resolved (|z| < {z})" if abs(out["ref_z"]) < z
+                              else f"a difference (|z| >= {z})")
     return {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in out.items()}
 
 
@@ -163,3 +172,41 @@ def plot(rows_, losses, reference: dict | None = None, z: float = 3.29, every: i
                 title="labels against training" + ("; open: the float32 model" if reference else ""))
     ax_rate.legend(fontsize=8)
     return fig
+
+
+@dataclass
+class Curve:
+    """One run's snapshots (:func:`rows`), its loss curve and an optional ``reference`` row (another model
+    at one of the snapshots' steps), with the chapter's table, numbers, claims and figure as methods."""
+
+    rows: list
+    losses: list
+    reference: dict | None = None
+
+    def table(self) -> str:
+        return table(self.rows, self.losses)
+
+    def numbers(self) -> dict:
+        return numbers(self.rows, self.losses, self.reference)
+
+    def claims(self) -> tuple:
+        return claims(self.rows, self.losses)
+
+    def plot(self) -> Figure:
+        return plot(self.rows, self.losses, self.reference)
+
+
+def load(sweep, reference_sweep=None) -> Curve:
+    """The :class:`Curve` of a ``shapes_model`` sweep's records (a spec file or a checked sweep,
+    :func:`mode_interp.sweep.sweep_records`), with the final row of ``reference_sweep``'s one record as the
+    reference."""
+    from .sweep import sweep_records
+
+    rows_, losses = rows(sweep_records(sweep))
+    reference = None
+    if reference_sweep is not None:
+        refs = sweep_records(reference_sweep)
+        if len(refs) != 1:
+            raise ValueError(f"reference_sweep must hold one record, got {len(refs)}")
+        reference = refs[0]["result"]["rows"][-1]
+    return Curve(rows_, losses, reference)

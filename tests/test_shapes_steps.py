@@ -61,6 +61,8 @@ def test_the_reference_is_compared_at_its_own_step():
     ref = _row(3000, 60)
     out = st.numbers(rows, curve, reference=ref)
     assert out["ref_step"] == 3000 and out["ref_hallucinated"] == 0.06 and out["ref_z"] < 0
+    assert out["ref_verdict"].startswith("no difference") and out["trend"].startswith("no change")
+    assert st.numbers(*st.rows([_record(3000, 90), _record(12000, 20, [0.05] * 240)]))["trend"] == "fell"
     with pytest.raises(ValueError, match="step 2000"):
         st.numbers(rows, curve, reference=_row(2000, 60))
     fig = st.plot(rows, curve, reference=ref)
@@ -81,3 +83,18 @@ def test_records_of_different_runs_or_a_repeated_step_are_refused():
     with pytest.raises(ValueError, match="two snapshots"):
         st.settled(st.rows([_record(3000, 30)])[0], [0.1] * 60)
     assert math.isfinite(st.settled(*st.rows([_record(3000, 30), _record(6000, 30)]))["rate_z"])
+
+
+def test_load_reads_a_sweep_and_its_reference(monkeypatch):
+    from mode_interp import sweep
+
+    fake = {"steps.json": [_record(3000, 50), _record(12000, 35, [0.05] * 240)], "ref.json": [_record(3000, 60)],
+            "two.json": [_record(3000, 60), _record(6000, 60)]}
+    monkeypatch.setattr(sweep, "sweep_records", lambda name: fake[name])
+    curve = st.load("steps.json", "ref.json")
+    assert [r["step"] for r in curve.rows] == [3000, 12000] and curve.reference["hallucinated_count"] == 60
+    assert curve.numbers()["ref_hallucinated"] == 0.06 and curve.table() == st.table(curve.rows, curve.losses)
+    assert curve.claims() == st.claims(curve.rows, curve.losses) and len(curve.plot().axes) == 2
+    assert st.load("steps.json").reference is None
+    with pytest.raises(ValueError, match="one record"):
+        st.load("steps.json", "two.json")
