@@ -119,6 +119,10 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
         for label in LABELS:
             out[f"{name}_{label}"], out[f"{name}_{label}_lo"], out[f"{name}_{label}_hi"] = _rate(row, label, z)
         out[f"{name}_multi"] = row["multi_total"]
+    still = out["last_hallucinated_lo"] > 0
+    out["status"] = (f"open: the run has not settled by {last['step']:,} steps" if not s["passed"] else
+                     f"holds for the settled {last['step']:,}-step model" if still else
+                     f"fails: no hallucination resolved at {last['step']:,} steps")
     if reference is not None:
         same = [r for r in rows_ if r["step"] == reference["step"]]
         if not same:
