@@ -312,6 +312,15 @@ def ramp_widths(model, mixture: GaussianMixture, schedule: Schedule, ts) -> dict
     return {"ts": ts, "widths": widths, "narrower": widths[0] / widths[1]}
 
 
+def model_ramps(rows, schedule: Schedule, ts) -> dict:
+    """:func:`ramp_widths` of each trained model of ``rows`` (:func:`record_rows`; the model loaded from the
+    cache or the shipped checkpoints, else trained), labelled "<arm>, replicate <seed>"."""
+    from .train import load_or_train
+
+    return {f"{r['arm']}, replicate {r['seed']}": ramp_widths(load_or_train(r["config"]).model, r["config"].mixture(),
+                                                              schedule, ts) for r in rows}
+
+
 def ramp_table(ramps: dict) -> str:
     """``{label: ramp_widths(...)}`` as a table, one row per model: at each t, the two gaps' widths over the
     exact one ("gap 1–2 / gap 2–3") and, in brackets, their ratio."""

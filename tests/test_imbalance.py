@@ -129,3 +129,17 @@ def test_tempered_table_and_ratios():
     assert "60 (0.50)" in table and "30 (–)" in table
     share = im.tempered_shares(rows, "0.8/0.1/0.1")[10.0]
     assert share["share"] == pytest.approx(60 / 90) and share["lo"] < 60 / 90 < share["hi"]
+
+
+def test_model_ramps_label_each_replicates_trained_model(tmp_path, monkeypatch):
+    from mode_interp.train import load_or_train
+
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    record = _record([0.8, 0.1, 0.1], 1, (3, 1))
+    record["spec"]["model"].update({"n_train": 200, "batch_size": 100, "steps": 20, "width": 16})
+    rows = im.record_rows([record])
+    schedule = mi.linear_schedule(1000)
+    ramps = im.model_ramps(rows, schedule, (0, 5))
+    assert list(ramps) == ["0.8/0.1/0.1, replicate 1"]
+    direct = im.ramp_widths(load_or_train(rows[0]["config"]).model, rows[0]["config"].mixture(), schedule, (0, 5))
+    assert np.array_equal(ramps["0.8/0.1/0.1, replicate 1"]["narrower"], direct["narrower"])
