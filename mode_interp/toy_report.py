@@ -461,17 +461,25 @@ def measured_from_records(records, prefix: str) -> list:
 def converged_numbers(rows, held: dict) -> dict:
     """What chapter 2 glues about a run measured at several lengths (``rows``: :func:`measured_from_records`,
     shortest first; ``held``: label -> :func:`mode_interp.smoothing.mode_contraction`): :func:`numbers` of
-    the first and the last row (prefixed ``first_`` and ``last_``), the samples, the training hours, the
-    last row's widest mode, the origin's rank by width, the gate's failing checks in words, and the largest
+    the first, the one before the last and the last row (prefixed ``first_``, ``prev_`` and ``last_``), the
+    samples, the training hours, the last row's widest mode, the origin's rank by width, the last and the
+    previous row's gate in words (``gate_text``, ``prev_gate_text``: the failing checks), and the largest
     ratio of the origin's x0_hat error to the other modes' median."""
     rows = _check_measured(rows)
     last, gate = rows[-1], rows[-1]["m"]["gate"]
-    failing = [name for name, ok in gate["checks"].items() if not ok]
+
+    def gate_text(g):
+        return "passes every check" if g["passed"] else "fails " + "; ".join(n for n, ok in g["checks"].items() if not ok)
+
+    prev = rows[-2] if len(rows) > 1 else rows[0]
     return {**{f"first_{k}": v for k, v in numbers(rows[0]).items()},
+            **{f"prev_{k}": v for k, v in numbers(prev).items()},
             **{f"last_{k}": v for k, v in numbers(last).items()},
+            "prev_steps": prev["config"].steps, "last_steps": last["config"].steps,
+            "prev_gate_text": gate_text(prev["m"]["gate"]), "prev_worst_spread": prev["m"]["gate"]["worst_spread_ratio"],
             "n": last["m"]["hallucination"]["n"], "train_hours": sum(r.get("train_seconds", 0.0) for r in rows) / 3600,
             "worst_spread": gate["worst_spread_ratio"], "origin_rank": origin_mode_rank(last["config"], last["m"]),
-            "gate_text": "passes every check" if gate["passed"] else "fails " + "; ".join(failing),
+            "gate_text": gate_text(gate),
             "error_ratio_max": max(v["centre_error"] / v["others_error"] for v in held_numbers(held).values())}
 
 

@@ -388,3 +388,18 @@ def test_operating_numbers_flatten_both_thresholds():
     assert n["gate"] == "fails" and n["n"] == 50 and n["auroc"] == 0.97
     assert n["at_removal_removed"] == pytest.approx(0.95) and n["at_retention_retained"] == pytest.approx(29 / 30)
     assert not any(k.endswith("_loss") and isinstance(v, list) for k, v in n.items())
+
+
+def test_gated_claims_assert_only_on_a_model_that_passes_the_gate(capsys):
+    mixture = mi.mixture_1d((1.0, 2.0, 3.0), 0.05)
+    det = {"n_hallucinated": 40, "auroc": 0.99,
+           "at_removal": {"n_in_support": [1000, 2000, 1000], "n_removed": [10, 100, 10], "n_hallucinated_removed": 38},
+           "at_retention": {"n_in_support": [1000, 2000, 1000], "n_removed": [40, 80, 40], "n_hallucinated_removed": 40}}
+    points = ds.record_operating_points({"detector": det}, mixture)       # 96.95% kept, lower bound ~96.0%
+    passed, failed = {"m": {"gate": {"passed": True}}}, {"m": {"gate": {"passed": False}}}
+    claims = ds.gated_claims({"good": (passed, points), "blurred": (failed, points)})
+    assert list(claims.values()) == [True] and "good" in next(iter(claims)) and "WITHHELD" in capsys.readouterr().out
+    assert ds.gated_claims({"good": (passed, points)}, min_retained=0.97) == {next(iter(
+        ds.gated_claims({"good": (passed, points)}, min_retained=0.97))): False}
+    with pytest.raises(ValueError, match="min_retained"):
+        ds.gated_claims({}, min_retained=1.5)

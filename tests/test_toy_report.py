@@ -209,5 +209,9 @@ def test_measured_from_records_and_converged_numbers():
     assert n["first_hal_rate"] == 0.01 and n["last_hal_rate"] == 0.001 and n["train_hours"] == 1.0
     assert n["gate_text"] == "fails b" and n["worst_spread"] == 1.3 and n["error_ratio_max"] == pytest.approx(2.0)
     assert n["origin_rank"] == 2 and n["n"] == 1000
+    assert n["prev_hal_rate"] == 0.01 and n["prev_steps"] == 100 and n["last_steps"] == 150    # two rows: prev is first
+    longer = record(short.continued(100, 1e-4), 0.0005, [1.05] * 25, {"a": True, "b": True})   # a longer decay
+    n3 = tr.converged_numbers(rows + tr.measured_from_records([longer], "grid, bias"), held)
+    assert n3["prev_gate_text"] == "fails b" and n3["gate_text"] == "passes every check" and n3["prev_worst_spread"] == 1.3
     with pytest.raises(TypeError, match="prefix"):
         tr.measured_from_records([], 3)
