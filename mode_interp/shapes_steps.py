@@ -104,7 +104,8 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
     """Glue for chapter 3 (prefix ``ch3_steps_``): first and last snapshot's steps, loss and label rates with
     intervals; ``trend`` (the hallucinated rate, last against first snapshot: fell, rose or no change resolved
     at ``z``; one run, so a description, not a claim); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
-    float32 model), its hallucinated rate and the z of the same-step snapshot against it."""
+    float32 model), its hallucinated rate, the z of the same-step snapshot against it, and ``x_longer``, how many
+    times the reference's training the last snapshot had."""
     first, last = rows_[0], rows_[-1]
     s = settled(rows_, losses, z=z)
     out = {"n_snapshots": len(rows_), "n_per_snapshot": last["n_generated"], "first_step": first["step"],
@@ -127,7 +128,7 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
         same = [r for r in rows_ if r["step"] == reference["step"]]
         if not same:
             raise ValueError(f"reference is at step {reference['step']}, which no snapshot measures")
-        out["ref_step"] = reference["step"]
+        out["ref_step"], out["x_longer"] = reference["step"], last["step"] / reference["step"]
         out["ref_hallucinated"], out["ref_lo"], out["ref_hi"] = _rate(reference, "hallucinated", z)
         out["same_step_hallucinated"] = _rate(same[0], "hallucinated", z)[0]
         out["ref_z"] = two_proportion_z(reference["hallucinated_count"], reference["n_generated"],

@@ -60,7 +60,7 @@ def test_the_reference_is_compared_at_its_own_step():
     rows, curve = st.rows([_record(3000, 50), _record(12000, 35, [0.05] * 240)])
     ref = _row(3000, 60)
     out = st.numbers(rows, curve, reference=ref)
-    assert out["ref_step"] == 3000 and out["ref_hallucinated"] == 0.06 and out["ref_z"] < 0
+    assert out["ref_step"] == 3000 and out["ref_hallucinated"] == 0.06 and out["ref_z"] < 0 and out["x_longer"] == 4
     assert out["ref_verdict"].startswith("no difference") and out["trend"].startswith("no change")
     assert st.numbers(*st.rows([_record(3000, 90), _record(12000, 20, [0.05] * 240)]))["trend"] == "fell"
     with pytest.raises(ValueError, match="step 2000"):
