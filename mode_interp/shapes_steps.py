@@ -173,7 +173,7 @@ def plot(rows_, losses, reference: dict | None = None, z: float = 3.29, every: i
             rate, lo, hi = _rate(reference, label, z)
             ax_rate.errorbar([reference["step"] * 1.06], [rate], yerr=[[rate - lo], [hi - rate]], fmt="o",
                              mfc="white", color=f"C{i}", capsize=3)
-    ax_rate.set(xscale="log", xlabel="training steps", ylabel=f"share of images ({z}-z Wilson interval)",
+    ax_rate.set(xscale="log", xlabel="training steps", ylabel=f"share of images (Wilson interval, z = {z})",
                 title="labels against training" + ("; open: the float32 model" if reference else ""))
     ax_rate.legend(fontsize=8)
     return fig

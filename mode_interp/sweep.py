@@ -158,7 +158,10 @@ def write_index(out: Path, sweep: dict, entries: list, call: dict) -> dict:
     path = _index_path(out, sweep)
     old = json.loads(path.read_text()) if path.exists() else {}
     done = [e for e in entries if e["status"] == "done"]
-    shared = {e["shared_key"]: e.get("shared_seconds", 0.0) for e in done if e.get("shared_key")}
+    shared = {}
+    for e in done:                   # work several records share, counted once (the largest report of it)
+        if e.get("shared_key"):
+            shared[e["shared_key"]] = max(shared.get(e["shared_key"], 0.0), e.get("shared_seconds", 0.0))
     cpu = sum(e.get("computed_seconds", 0.0) for e in done) + sum(shared.values())
     index = {"name": sweep["name"], "experiment": sweep["experiment"], "schema": cache.CACHE_SCHEMA,
              "note": sweep["note"], "spec": sweep["spec"], "grid": sweep["grid"],

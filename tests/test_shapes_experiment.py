@@ -31,6 +31,9 @@ def test_every_snapshot_is_the_shorter_run_counted_by_the_chapters_code(tmp_path
                      if k not in ("step", "final_loss", "train_seconds", "sample_seconds", "source")}
     assert len(rec["result"]["losses"]) == 0 and rec["precision"] == "float32"   # < 50 steps: no loss block
     assert records.run("shapes_model", SPEC, directory=tmp_path / "out")["from_cache"]
+    # the run's training is shared work (counted once by a sweep's index), the sampling is the record's own
+    assert rec["shared_key"].startswith("shapes-run-") and rec["shared_seconds"] == rows[-1]["train_seconds"]
+    assert rec["computed_seconds"] == pytest.approx(sum(r["sample_seconds"] for r in rows), abs=0.2)
 
 
 def test_a_replicate_draws_its_own_data_and_initialisation():

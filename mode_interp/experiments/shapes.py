@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from .. import cache
 from .._validate import check_float, check_int
 from ..image_train import ShapesConfig, load_or_train_shapes
 from .records import Experiment, register, spec_dict, spec_from_dict
@@ -75,7 +76,10 @@ def run(spec: ShapesModel) -> tuple:
         rows.append({"step": step, "final_loss": trained.losses[-1] if trained.losses else None,
                      "train_seconds": round(trained.seconds, 1), "sample_seconds": round(sample_seconds, 1),
                      "source": trained.source, **generated.numbers(spec.z)})
-    info = {"precision": trained.precision, "computed_seconds": round(trained.seconds + seconds, 1)}
+    # the run's training is shared by every snapshot of it (a record per snapshot): counted once in an index
+    info = {"precision": trained.precision, "computed_seconds": round(seconds, 1),
+            "shared_key": "shapes-run-" + cache.config_key(config.run_dict())[:20],
+            "shared_seconds": round(trained.seconds, 1)}
     return {"rows": rows, "losses": list(trained.losses)}, info
 
 
