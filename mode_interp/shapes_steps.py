@@ -8,7 +8,9 @@ steps before it, which smooths the per-batch noise of a 64-image batch.
 
 **Settled** (:func:`settled`): the last two snapshots agree, i.e. the mean loss changed by less than
 ``loss_tol`` (relative) and the hallucinated counts do not differ (two-proportion |z| < ``z``). A curve
-that has not settled is shown as still training, and no claim is made on it.
+that has not settled is shown as still training, and no claim is made on it. Every snapshot is sampled
+from the same seed, so the counts of two snapshots are positively correlated and the unpaired z is
+conservative (it leans towards "no change"): the test can call a run settled too early, never too late.
 """
 
 from __future__ import annotations
@@ -102,8 +104,10 @@ def table(rows_, losses, z: float = 3.29) -> str:
 
 def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> dict:
     """Glue for chapter 3 (prefix ``ch3_steps_``): first and last snapshot's steps, loss and label rates with
-    intervals; ``trend`` (the hallucinated rate, last against first snapshot: fell, rose or no change resolved
-    at ``z``; one run, so a description, not a claim); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
+    intervals; ``{first,last}_among_read`` (hallucinated among the images read as well-formed, valid or
+    hallucinated: an early snapshot's malformed images hold its hallucinated share down); ``trend`` (the
+    hallucinated rate, last snapshot against the reference's step, else the first: fell, rose or no change
+    resolved at ``z``; one run, so a description, not a claim); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
     float32 model), its hallucinated rate, the z of the same-step snapshot against it, and ``x_longer``, how many
     times the reference's training the last snapshot had."""
     first, last = rows_[0], rows_[-1]
@@ -111,8 +115,16 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
     out = {"n_snapshots": len(rows_), "n_per_snapshot": last["n_generated"], "first_step": first["step"],
            "last_step": last["step"], "first_loss": loss_at(losses, first["step"]),
            "last_loss": loss_at(losses, last["step"]), "loss_change": s["loss_change"], "rate_z": s["rate_z"],
-           "settled": "settled" if s["passed"] else "still changing", "previous_step": s["steps"][0]}
-    out["trend_z"] = two_proportion_z(first["hallucinated_count"], first["n_generated"], last["hallucinated_count"],
+           "settled": "settled" if s["passed"] else "not settled", "previous_step": s["steps"][0]}
+    base = first
+    if reference is not None:
+        same = [r for r in rows_ if r["step"] == reference["step"]]
+        if not same:
+            raise ValueError(f"reference is at step {reference['step']}, which no snapshot measures")
+        base = same[0]
+    out["trend_from"] = base["step"]
+    out["trend_from_hallucinated"] = _rate(base, "hallucinated", z)[0]
+    out["trend_z"] = two_proportion_z(base["hallucinated_count"], base["n_generated"], last["hallucinated_count"],
                                       last["n_generated"])
     out["trend"] = ("fell" if out["trend_z"] <= -z else "rose" if out["trend_z"] >= z
                     else f"no change resolved at |z| < {z}")
@@ -120,14 +132,13 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
         for label in LABELS:
             out[f"{name}_{label}"], out[f"{name}_{label}_lo"], out[f"{name}_{label}_hi"] = _rate(row, label, z)
         out[f"{name}_multi"] = row["multi_total"]
+        read = row["valid_count"] + row["hallucinated_count"]        # images read as well-formed shapes
+        out[f"{name}_among_read"] = row["hallucinated_count"] / read if read else float("nan")
     still = out["last_hallucinated_lo"] > 0
     out["status"] = (f"open: the run has not settled by {last['step']:,} steps" if not s["passed"] else
                      f"holds for the settled {last['step']:,}-step model" if still else
                      f"fails: no hallucination resolved at {last['step']:,} steps")
     if reference is not None:
-        same = [r for r in rows_ if r["step"] == reference["step"]]
-        if not same:
-            raise ValueError(f"reference is at step {reference['step']}, which no snapshot measures")
         out["ref_step"], out["x_longer"] = reference["step"], last["step"] / reference["step"]
         out["ref_hallucinated"], out["ref_lo"], out["ref_hi"] = _rate(reference, "hallucinated", z)
         out["same_step_hallucinated"] = _rate(same[0], "hallucinated", z)[0]
@@ -140,14 +151,16 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
 
 def claims(rows_, losses, z: float = 3.29) -> tuple:
     """``(claims, sanity)``: on a settled curve, that the last snapshot still hallucinates (its 99.9% Wilson
-    lower bound > 0) and draws >= 2 copies of a shape in a column; nothing is claimed on a curve that has not
-    settled (its ``withheld`` sanity entry says so)."""
+    lower bound > 0, i.e. at least one hallucinated image) and draws >= 2 copies of a shape in a column;
+    nothing is claimed on a curve that has not settled (printed as withheld)."""
     s = settled(rows_, losses, z=z)
     last = rows_[-1]
     sanity = {"every snapshot's label counts add up to its images":
               all(sum(r[f"{n}_count"] for n in LABELS) == r["n_generated"] for r in rows_)}
     if not s["passed"]:
-        return {}, {**sanity, f"withheld: the run has not settled at {last['step']:,} steps": True}
+        print(f"WITHHELD SIMPLE SHAPES claims on the {last['step']:,}-step snapshot: the run has not settled "
+              f"(loss change {s['loss_change']:+.1%}, rate z = {s['rate_z']:+.2f})")
+        return {}, sanity
     return {f"the {last['step']:,}-step model (settled) hallucinates: 99.9% lower bound > 0":
             _rate(last, "hallucinated", z)[1] > 0,
             f"the {last['step']:,}-step model draws >= 2 copies of a shape in one column": last["multi_total"] > 0}, sanity

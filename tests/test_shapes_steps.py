@@ -40,6 +40,7 @@ def test_rates_and_intervals_are_recomputed_from_counts():
     assert out["last_hallucinated"] == 0.035
     assert (out["last_hallucinated_lo"], out["last_hallucinated_hi"]) == pytest.approx(wilson_interval(35, 1000, 3.29))
     assert out["settled"] == "settled" and out["loss_change"] == 0.0 and out["status"].startswith("holds")
+    assert out["trend_from"] == 6000
     assert "| 12,000 |" in st.table(rows, curve)
     claims, sanity = st.claims(rows, curve)
     assert all(claims.values()) and len(claims) == 2 and all(sanity.values())
@@ -51,7 +52,7 @@ def test_a_run_still_changing_gets_no_claim():
     s = st.settled(rows, curve)
     assert not s["passed"] and s["loss_change"] == pytest.approx(-1 / 6)
     claims, sanity = st.claims(rows, curve)
-    assert claims == {} and any(k.startswith("withheld") for k in sanity)
+    assert claims == {} and all(sanity.values())
     rows, curve = st.rows([_record(6000, 80), _record(12000, 20, [0.05] * 240)])    # the rate moved
     assert not st.settled(rows, curve)["passed"] and st.settled(rows, curve)["rate_z"] < -3.29
 
@@ -62,6 +63,8 @@ def test_the_reference_is_compared_at_its_own_step():
     out = st.numbers(rows, curve, reference=ref)
     assert out["ref_step"] == 3000 and out["ref_hallucinated"] == 0.06 and out["ref_z"] < 0 and out["x_longer"] == 4
     assert out["ref_verdict"].startswith("no difference") and out["trend"].startswith("no change")
+    assert out["trend_from"] == 3000 and out["trend_from_hallucinated"] == 0.05
+    assert out["last_among_read"] == pytest.approx(35 / 935)
     assert st.numbers(*st.rows([_record(3000, 90), _record(12000, 20, [0.05] * 240)]))["trend"] == "fell"
     with pytest.raises(ValueError, match="step 2000"):
         st.numbers(rows, curve, reference=_row(2000, 60))
