@@ -82,9 +82,10 @@ class ToyModel:
         return spec_from_dict(cls, d, "toy_model", ToyConfig)
 
 
-def replicate(model: ToyConfig, seed: int) -> ToyConfig:
-    """Replicate ``seed`` of ``model``: its training set drawn with ``data_seed + seed``, its initialisation
-    and data order with ``model.seed + seed`` (replicate 0 is ``model`` itself)."""
+def replicate(model, seed: int):
+    """Replicate ``seed`` of ``model`` (a ToyConfig or a ShapesConfig): its training set drawn with
+    ``data_seed + seed``, its initialisation and data order with ``model.seed + seed`` (replicate 0 is
+    ``model`` itself)."""
     return replace(model, data_seed=model.data_seed + seed, seed=model.seed + seed)
 
 

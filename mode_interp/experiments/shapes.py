@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from .. import cache
 from .._validate import check_float, check_int
 from ..image_train import ShapesConfig, load_or_train_shapes
+from .models import replicate
 from .records import Experiment, register, spec_dict, spec_from_dict
 
 
@@ -48,7 +49,7 @@ class ShapesModel:
     @property
     def config(self) -> ShapesConfig:
         """The replicate's model config."""
-        return replace(self.model, data_seed=self.model.data_seed + self.seed, seed=self.model.seed + self.seed)
+        return replicate(self.model, self.seed)
 
     def to_dict(self) -> dict:
         return spec_dict(self)
