@@ -347,3 +347,29 @@ def live_table(live: dict) -> tuple:
     summary = (f"z = {live['z']:+.2f}; samples whose label changed: {live['paired_discordant']}; largest spread "
                f"difference {live['spread_max_rel']:.2%}; largest |x0 difference| {live['max_abs_x0']:.3g}")
     return table, summary
+
+
+def claims(studies: dict, twins: list, live: dict, z: float = Z999) -> dict:
+    """The engine page's claims (each can fail if bfloat16 changed the science), from
+    :func:`validation_report`'s ``studies``, :func:`twins_report`'s ``twins`` and a :func:`compare_toy`
+    result ``live``: per study, equal hallucinated fractions (|z| < ``z``), AUROCs inside each other's
+    DeLong intervals (where both classes are present) and the mean per-mode spread within 2%; per twin, both
+    models pass the quality gate; the live check's rates and AUROCs likewise."""
+    check_instance("studies", studies, dict, " (from validation_report)")
+    check_instance("twins", twins, list, " (from twins_report)")
+    check_instance("live", live, dict, " (from compare_toy)")
+    z = check_float("z", z, 0.0, None, lo_open=True)
+    out = {}
+    for r in studies.values():
+        out[f"{r['name']}: hallucinated fractions equal under bfloat16 (|z| < {z:g})"] = abs(r["z"]) < z
+        if r["overlap"] is not None:
+            out[f"{r['name']}: Hal AUROCs inside each other's 99.9% DeLong intervals"] = r["overlap"]
+        if r["spread"] is not None:
+            out[f"{r['name']}: the modes' spread within 2% under bfloat16 (mean over {r['modes']} modes)"] = \
+                abs(r["spread"]) <= 0.02
+    for i, tw in enumerate(twins):
+        out[f"training twin, seed {i}: the bfloat16-trained model passes the quality gate, as its float32 twin "
+            "does"] = tw["gates_pass"]
+    out[f"live check ({live['float32']['n']:,} samples): hallucinated fractions equal (|z| < {z:g})"] = abs(live["z"]) < z
+    out["live check: Hal AUROCs inside each other's 99.9% DeLong intervals"] = live["aurocs_overlap"] is not False
+    return out

@@ -486,10 +486,15 @@ def _ddim_verdict(cmp: dict) -> str:
 
 
 def chapter_numbers(exact, learned, auroc, ddim_vs_ddpm, comparison, memo, records, live) -> dict:
-    """Chapter 6's glued numbers and verdicts, all recomputed from this run's results and the records."""
+    """Chapter 6's glued numbers and verdicts, all recomputed from this run's results and the records: the
+    sample sizes, every cell of the three grids (:func:`numbers`, prefixes ``exact_`` / ``learned_`` /
+    ``auroc_``), the verdicts and the width-matched and memorisation results."""
     ratios = list(comparison["ratios"].values())
     few = [r["mean"] for r in auroc if r["steps"] <= 100 and math.isfinite(r["mean"])]
     return {
+        "n_exact": exact[0]["n"] // exact[0]["n_seeds"], "n_seeds": exact[0]["n_seeds"], "n_live": live[0]["n"],
+        "n_record": records[0]["spec"]["n_samples"],
+        **numbers(exact, "exact_"), **numbers(learned, "learned_"), **numbers(auroc, "auroc_"),
         "verdict_steps": f"yes: the exact score hallucinates {_at(exact, 'DDPM', 10)['mean']:.0%} (DDPM) at 10 steps, "
                          f"{_at(exact, 'DDPM', 1000)['mean']:.2%} at 1,000",
         "verdict_ddim": _ddim_verdict(ddim_vs_ddpm),

@@ -135,3 +135,27 @@ def test_live_table():
         E.live_table({"float32": live["float32"]})
     with pytest.raises(TypeError, match="live"):
         E.live_table([])
+
+
+def test_claims_follow_the_record_and_can_fail(validation):
+    _, _, studies = E.validation_report(validation)
+    _, _, twins = E.twins_report(validation)
+    live = {"float32": {"n": 1_000}, "z": 0.4, "aurocs_overlap": True}
+    claims = E.claims(studies, twins, live)
+    n_expected = sum(1 + (s["overlap"] is not None) + (s["spread"] is not None) for s in studies.values())
+    assert len(claims) == n_expected + len(twins) + 2
+    assert "live check (1,000 samples): hallucinated fractions equal (|z| < 3.29)" in claims
+    # each claim follows its own input: a large z or a failed gate turns exactly that claim false
+    bad = copy.deepcopy(studies)
+    key = next(iter(bad))
+    bad[key]["z"] = 5.0
+    failed = [k for k, ok in E.claims(bad, twins, {**live, "z": 4.0}).items() if not ok]
+    assert failed == [f"{bad[key]['name']}: hallucinated fractions equal under bfloat16 (|z| < 3.29)",
+                      "live check (1,000 samples): hallucinated fractions equal (|z| < 3.29)"]
+    twins_bad = [{**twins[0], "gates_pass": False}] + twins[1:]
+    assert [k for k, ok in E.claims(studies, twins_bad, live).items() if not ok] == \
+        ["training twin, seed 0: the bfloat16-trained model passes the quality gate, as its float32 twin does"]
+    with pytest.raises(TypeError, match="live"):
+        E.claims(studies, twins, [])
+    with pytest.raises(ValueError, match="z"):
+        E.claims(studies, twins, live, z=0)
