@@ -107,7 +107,8 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
     intervals; ``{first,last}_among_read`` (hallucinated among the images read as well-formed, valid or
     hallucinated: an early snapshot's malformed images hold its hallucinated share down); ``trend`` (the
     hallucinated rate, last snapshot against the reference's step, else the first: fell, rose or no change
-    resolved at ``z``; one run, so a description, not a claim); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
+    resolved at ``z``; one run, so a description, not a claim) and ``trend_fold`` (the earlier rate over the
+    last; inf when the last is 0); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
     float32 model), its hallucinated rate, the z of the same-step snapshot against it, and ``x_longer``, how many
     times the reference's training the last snapshot had."""
     first, last = rows_[0], rows_[-1]
@@ -128,6 +129,8 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
                                       last["n_generated"])
     out["trend"] = ("fell" if out["trend_z"] <= -z else "rose" if out["trend_z"] >= z
                     else f"no change resolved at |z| < {z}")
+    last_rate = last["hallucinated_count"] / last["n_generated"]
+    out["trend_fold"] = out["trend_from_hallucinated"] / last_rate if last_rate > 0 else float("inf")
     for name, row in (("first", first), ("last", last)):
         for label in LABELS:
             out[f"{name}_{label}"], out[f"{name}_{label}_lo"], out[f"{name}_{label}_hi"] = _rate(row, label, z)

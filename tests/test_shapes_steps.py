@@ -64,6 +64,8 @@ def test_the_reference_is_compared_at_its_own_step():
     assert out["ref_step"] == 3000 and out["ref_hallucinated"] == 0.06 and out["ref_z"] < 0 and out["x_longer"] == 4
     assert out["ref_verdict"].startswith("no difference") and out["trend"].startswith("no change")
     assert out["trend_from"] == 3000 and out["trend_from_hallucinated"] == 0.05
+    assert out["trend_fold"] == pytest.approx(50 / 35)           # the earlier rate over the last
+    assert st.numbers(*st.rows([_record(3000, 50), _record(12000, 0, [0.05] * 240)]))["trend_fold"] == float("inf")
     assert out["last_among_read"] == pytest.approx(35 / 935)
     assert st.numbers(*st.rows([_record(3000, 90), _record(12000, 20, [0.05] * 240)]))["trend"] == "fell"
     with pytest.raises(ValueError, match="step 2000"):
