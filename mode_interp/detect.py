@@ -215,6 +215,43 @@ def threshold_for_removal(scores, labels, target: float = 0.95) -> float:
     return float(np.nextafter(pos[m - 1], -np.inf))
 
 
+def in_support_below_hallucinated(scores, labels) -> dict:
+    """The sufficient statistics of every threshold at a hallucinated score: the hallucinated scores in
+    ascending order (``hallucinated``) and, for each, how many in-support samples score at or below it
+    (``in_support_le``: the in-support samples a filter at that threshold keeps), with ``n_in_support``."""
+    s, y = _scores_labels(scores, labels)
+    _both_classes(y)
+    pos, neg = np.sort(s[y]), np.sort(s[~y])
+    return {"hallucinated": pos.tolist(), "in_support_le": np.searchsorted(neg, pos, side="right").tolist(),
+            "n_in_support": len(neg)}
+
+
+def retention_bound(stats: dict, target: float = 0.95, confidence: float = 0.95, z: float = 3.29) -> dict:
+    """Retention when the threshold's own uncertainty counts, from :func:`in_support_below_hallucinated`.
+
+    :func:`threshold_for_removal` estimates q, the (1 - ``target``) quantile of the hallucinated scores, from
+    m of them. Distribution-free, q >= s_(l), the l-th smallest hallucinated score, with probability >=
+    ``confidence`` (:func:`mode_interp.stats.quantile_lower_rank`); a lower threshold keeps fewer in-support
+    samples, so the share kept at s_(l) bounds from below, at that confidence, the retention at q, the
+    filter's retention on new samples. Returns ``rank`` (l; 0 when m is too small for any bound, and then
+    ``retained`` = 0), ``n_hallucinated``, ``threshold`` (s_(l), -inf for l = 0), ``retained`` (the share
+    kept at s_(l)) and ``retained_lo`` (its Wilson lower bound at ``z``: the in-support samples' own noise)."""
+    from .stats import quantile_lower_rank, wilson_interval
+    check_instance("stats", stats, dict, " (from in_support_below_hallucinated)")
+    for key in ("hallucinated", "in_support_le", "n_in_support"):
+        if key not in stats:
+            raise ValueError(f"stats must come from in_support_below_hallucinated (it has no {key!r})")
+    pos, le, n_in = stats["hallucinated"], stats["in_support_le"], check_int("n_in_support", stats["n_in_support"], 1, None)
+    if not pos or len(pos) != len(le):
+        raise ValueError("stats must hold one in-support count per hallucinated score, and at least one score")
+    target = check_float("target", target, 0.0, 1.0, lo_open=True, hi_open=True)
+    rank = quantile_lower_rank(len(pos), 1.0 - target, confidence)
+    kept = int(le[rank - 1]) if rank else 0
+    return {"rank": rank, "n_hallucinated": len(pos), "confidence": confidence, "target": target,
+            "threshold": float(pos[rank - 1]) if rank else -math.inf, "retained": kept / n_in,
+            "retained_lo": wilson_interval(kept, n_in, z)[0]}
+
+
 def threshold_for_retention(scores, labels, target: float = 0.96) -> float:
     """The smallest threshold that keeps at least ``target`` of the in-support samples: the
     ceil(target * n_in_support)-th lowest in-support score."""

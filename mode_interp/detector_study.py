@@ -35,7 +35,8 @@ SHAPE_SCORES = {             # glue-name key -> score name (the table's row) of 
     "ink": "baseline: largest column ink (no trajectory)",
 }
 FILTER_HEADERS = ["data", "window", "samples", "hallucinated", "removed", "in-support retained (99.9% interval)",
-                  "AUROC (99.9% interval)"]
+                  "retained, threshold's uncertainty counted (95% lower bound)", "AUROC (99.9% interval)"]
+BOUND_CONFIDENCE = 0.95      # the threshold-aware retention bound (detect.retention_bound)
 
 
 def _records(name: str, records) -> dict:
@@ -182,9 +183,13 @@ def filter_at_removal(scores, labels, target: float = 0.95, z: float = 3.29) -> 
     """:func:`mode_interp.detect.filter_summary` (the filter at the largest threshold that removes at least
     ``target`` of the hallucinations, AUROC with DeLong's interval) plus ``retained_lo`` / ``retained_hi``:
     the Wilson interval (:func:`mode_interp.stats.wilson_interval`, same ``z``) of the retained share
-    n_retained / n_in_support."""
+    n_retained / n_in_support, which treats the fitted threshold as fixed; and ``bound``
+    (:func:`mode_interp.detect.retention_bound` at ``BOUND_CONFIDENCE``), the retention's lower bound when
+    the threshold's own uncertainty (it is fitted on the hallucinations at hand) counts too."""
     s = detect.filter_summary(scores, labels, target, z)
     s["retained_lo"], s["retained_hi"] = wilson_interval(s["n_retained"], s["n_in_support"], z)
+    s["bound"] = detect.retention_bound(detect.in_support_below_hallucinated(scores, labels), target,
+                                        BOUND_CONFIDENCE, z)
     return s
 
 
@@ -195,8 +200,23 @@ def filter_table(rows) -> str:
     for data, window, s in _rows("rows", rows):
         _need("summary", s, ("retained_lo", "retained_hi"))
         cells.append([data, window, f"{s['n']:,}", f"{s['n_hallucinated']:,}", f"{s['removed']:.1%} ({s['n_removed']:,})",
-                      f"{s['retained']:.1%} [{s['retained_lo']:.1%}, {s['retained_hi']:.1%}]", _interval(s)])
+                      f"{s['retained']:.1%} [{s['retained_lo']:.1%}, {s['retained_hi']:.1%}]",
+                      bound_text(s.get("bound")), _interval(s)])
     return markdown_table(FILTER_HEADERS, cells)
+
+
+def bound_text(bound: dict | None) -> str:
+    """A :func:`mode_interp.detect.retention_bound` as a table cell: "81.2% (rank 39 of 1,000)", "none
+    (92 hallucinations: too few)" when no rank bounds the threshold, "–" when it was not measured."""
+    if bound is None:
+        return "–"
+    if bound["rank"] == 0:
+        return f"none ({bound['n_hallucinated']:,} hallucinations: too few)"
+    return f"{bound['retained_lo']:.1%} (at the {_ordinal(bound['rank'])} lowest of {bound['n_hallucinated']:,})"
+
+
+def _ordinal(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
 def vs_paper_text(retained: float, paper: float = PAPER_RETAINED) -> str:
@@ -265,7 +285,8 @@ def _mode_losses(n_in_support, n_removed, mixture: GaussianMixture) -> dict:
 
 def filter_numbers(toy: dict, summaries: dict) -> dict:
     """Per record (key k), from its :func:`filter_at_removal` summary: ``k_removed``, ``k_retained``,
-    ``k_auroc``, ``k_lo``, ``k_retained_lo``, ``k_vs_paper`` (:func:`vs_paper_text`), ``k_shortfall``
+    ``k_auroc``, ``k_lo``, ``k_retained_lo``, ``k_bound_retained`` / ``k_bound_rank`` (the threshold-aware
+    bound), ``k_vs_paper`` (:func:`vs_paper_text`), ``k_shortfall``
     (:func:`shortfall_text`) and the :func:`false_positives` numbers at its threshold, ``k_fp_within3``,
     ``k_worst_mode``, ``k_worst_mode_loss``, ``k_median_mode_loss``, ``k_origin_mode_loss``."""
     summaries = _same_keys("summaries", summaries, _records("toy", toy))
@@ -273,6 +294,7 @@ def filter_numbers(toy: dict, summaries: dict) -> dict:
     for k, d in toy.items():
         s = summaries[k]
         values = {key: s[key] for key in ("removed", "retained", "auroc", "lo", "retained_lo")}
+        values.update(bound_retained=s["bound"]["retained_lo"], bound_rank=s["bound"]["rank"])
         values.update(vs_paper=vs_paper_text(s["retained"]), shortfall=shortfall_text(s["retained"]),
                       **false_positives(d["x0"], d["mixture"], d["hal"], d["labels"], s["threshold"]))
         out.update({f"{k}_{key}": v for key, v in values.items()})
@@ -631,7 +653,8 @@ def record_operating_points(row: dict, mixture: GaussianMixture, z: float = 3.29
     ..., ``retained_hi``), ``n_hallucinated``, ``n_in_support``, the per-mode ``loss`` (share of a mode's
     in-support samples removed), ``worst_mode`` / ``worst_mode_loss``, ``median_mode_loss`` and
     ``origin_mode_loss``, ``vs_paper`` and ``shortfall`` (:func:`vs_paper_text`, :func:`shortfall_text`);
-    plus the record's ``auroc``."""
+    ``at_removal`` also holds ``bound`` (:func:`mode_interp.detect.retention_bound`, None for a record without
+    the per-threshold counts); plus the record's ``auroc``."""
     if not isinstance(row, dict) or not isinstance(row.get("detector"), dict):
         raise ValueError("row must be a toy_model record's row measured with hal_window > 0 (it has no 'detector')")
     det = row["detector"]
@@ -648,6 +671,9 @@ def record_operating_points(row: dict, mixture: GaussianMixture, z: float = 3.29
         out[key].update(vs_paper=vs_paper_text(out[key]["retained"]), shortfall=shortfall_text(out[key]["retained"]))
         out[key]["removed_lo"], out[key]["removed_hi"] = wilson_interval(removed, n_hal, z)
         out[key]["retained_lo"], out[key]["retained_hi"] = wilson_interval(kept, int(n_in.sum()), z)
+    below = det.get("below")                     # records made before it was kept have none
+    out["at_removal"]["bound"] = (detect.retention_bound(below, det["at_removal"]["target"], BOUND_CONFIDENCE, z)
+                                  if below else None)
     return out
 
 
@@ -670,7 +696,7 @@ def gated_claims(models: dict, min_retained: float = 0.90) -> dict:
 def operating_points_table(points: dict) -> str:
     """Markdown table of :func:`record_operating_points` results (label -> result): per model and threshold,
     removed and retained with their 99.9% intervals, the per-mode loss (median, worst, the mode at the
-    origin) and the AUROC."""
+    origin), the threshold-aware retention bound at the removal threshold (:func:`bound_text`) and the AUROC."""
     body = []
     for label, p in points.items():
         for key, name in (("at_removal", "removes 95% of hallucinations"), ("at_retention", "keeps 96% in support")):
@@ -679,16 +705,22 @@ def operating_points_table(points: dict) -> str:
                          f"of {q['n_hallucinated']:,}", f"{q['retained']:.1%} [{q['retained_lo']:.1%}, "
                          f"{q['retained_hi']:.1%}] of {q['n_in_support']:,}", f"{q['median_mode_loss']:.1%}",
                          f"{q['worst_mode_loss']:.1%} {q['worst_mode']}", f"{q['origin_mode_loss']:.1%}",
-                         f"{p['auroc']:.3f}"])
+                         bound_text(q["bound"]) if key == "at_removal" else "", f"{p['auroc']:.3f}"])
     return markdown_table(["model", "threshold", "hallucinations removed (99.9%)", "in support retained (99.9%)",
-                           "median mode's loss", "worst mode's loss", "loss at the origin's mode", "AUROC"], body)
+                           "median mode's loss", "worst mode's loss", "loss at the origin's mode",
+                           "retained, threshold's uncertainty counted (95% lower bound)", "AUROC"], body)
 
 
 def operating_numbers(measured: dict, points: dict) -> dict:
     """What chapter 4 glues about one recorded model (``measured``: a measured model with ``"m"``, e.g.
     :func:`mode_interp.toy_report.measured_from_records`; ``points``: its :func:`record_operating_points`):
     ``gate`` ("passes" / "fails"), ``n``, ``auroc`` and every number of both thresholds (``at_removal_*``,
-    ``at_retention_*``; the per-mode list left out)."""
+    ``at_retention_*``; the per-mode list left out) and the threshold-aware bound (``bound_retained``,
+    ``bound_rank``, ``bound_n``, ``bound_text``; NaN / 0 / "–" for a record without it)."""
+    bound = points["at_removal"].get("bound")
     return {"gate": "passes" if measured["m"]["gate"]["passed"] else "fails",
             "n": measured["m"]["hallucination"]["n"], "auroc": points["auroc"],
-            **{f"{key}_{k}": v for key in ("at_removal", "at_retention") for k, v in points[key].items() if k != "loss"}}
+            **{f"{key}_{k}": v for key in ("at_removal", "at_retention") for k, v in points[key].items()
+               if k not in ("loss", "bound")},
+            "bound_retained": bound["retained_lo"] if bound else float("nan"), "bound_rank": bound["rank"] if bound else 0,
+            "bound_n": bound["n_hallucinated"] if bound else 0, "bound_text": bound_text(bound)}

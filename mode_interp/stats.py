@@ -217,6 +217,24 @@ def incomplete_beta(a: float, b: float, x: float) -> float:
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
+def quantile_lower_rank(m: int, p: float, confidence: float = 0.95) -> int:
+    """A distribution-free lower confidence bound on a quantile, as a rank: the largest l (0 .. m) such that
+    the l-th smallest of ``m`` independent draws of a continuous distribution lies at or below its
+    ``p``-quantile q with probability >= ``confidence`` (l = 0: no draw does; the bound is -inf).
+
+    The number of draws below q is Binomial(m, p), so P(s_(l) <= q) = P(Bin(m, p) >= l); l is the smallest
+    k with P(Bin(m, p) <= k) > 1 - confidence (the binomial pmf summed in log space)."""
+    m = check_int("m", m, 1, None)
+    p = check_float("p", p, 0.0, 1.0, lo_open=True, hi_open=True)
+    confidence = check_float("confidence", confidence, 0.0, 1.0, lo_open=True, hi_open=True)
+    cdf, log_p, log_q = 0.0, math.log(p), math.log1p(-p)
+    for k in range(m + 1):
+        cdf += math.exp(math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1) + k * log_p + (m - k) * log_q)
+        if cdf > 1.0 - confidence:
+            return k
+    return m
+
+
 def student_t_cdf(x: float, df: float) -> float:
     """P(T <= x) for Student's t with ``df`` degrees of freedom."""
     x = check_float("x", x)

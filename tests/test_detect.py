@@ -249,3 +249,26 @@ def test_filter_summary_combines_threshold_and_auroc():
     out = detect.filter_summary(scores, labels, target=0.6)
     assert out["removed"] >= 0.6 and out["auroc"] == pytest.approx(detect.auroc(scores, labels))
     assert out["threshold"] == detect.threshold_for_removal(scores, labels, 0.6)
+
+
+def test_retention_bound_is_the_retention_at_a_lower_hallucinated_score():
+    rng = np.random.default_rng(1)
+    s = np.r_[rng.normal(0, 1, 50_000), rng.normal(3, 1, 1_000)]
+    y = np.r_[np.zeros(50_000, bool), np.ones(1_000, bool)]
+    st = detect.in_support_below_hallucinated(s, y)
+    assert st["n_in_support"] == 50_000 and st["hallucinated"] == sorted(st["hallucinated"])
+    b = detect.retention_bound(st, 0.95, 0.95)
+    fitted = detect.removal_retention(s, y, detect.threshold_for_removal(s, y, 0.95))
+    at_bound = detect.removal_retention(s, y, b["threshold"])
+    assert b["rank"] == 39 and b["retained"] == at_bound["retained"]       # kept: score <= s_(l)
+    assert b["retained_lo"] < b["retained"] < fitted["retained"]           # the bound sits below the fit
+    # with few hallucinations no rank bounds the threshold at 99.9%: nothing is promised
+    few = detect.in_support_below_hallucinated(s[:50_092], y[:50_092] | (np.arange(50_092) >= 50_000))
+    none = detect.retention_bound(few, 0.95, 0.999)
+    assert none["rank"] == 0 and none["retained"] == 0.0 and none["threshold"] == -math.inf
+    with pytest.raises(ValueError, match="in_support_below_hallucinated"):
+        detect.retention_bound({"hallucinated": [1.0]})
+    with pytest.raises(ValueError, match="one in-support count"):
+        detect.retention_bound({"hallucinated": [1.0, 2.0], "in_support_le": [3], "n_in_support": 5})
+    with pytest.raises(ValueError, match="target"):
+        detect.retention_bound(st, 1.0)

@@ -363,7 +363,8 @@ def test_formatters_refuse_what_no_study_function_returns():
 def test_record_operating_points_read_a_records_detector():
     mixture = mi.mixture_1d((1.0, 2.0, 3.0), 0.05)
     det = {"n_hallucinated": 40, "auroc": 0.99,
-           "at_removal": {"n_in_support": [100, 200, 100], "n_removed": [1, 10, 1], "n_hallucinated_removed": 38},
+           "at_removal": {"n_in_support": [100, 200, 100], "n_removed": [1, 10, 1], "n_hallucinated_removed": 38,
+                          "target": 0.95},
            "at_retention": {"n_in_support": [100, 200, 100], "n_removed": [4, 8, 4], "n_hallucinated_removed": 40}}
     p = ds.record_operating_points({"detector": det}, mixture)
     q = p["at_removal"]
@@ -372,6 +373,19 @@ def test_record_operating_points_read_a_records_detector():
     assert q["origin_mode_loss"] == pytest.approx(0.01) and q["retained_lo"] < q["retained"] < q["retained_hi"]
     assert p["at_retention"]["retained"] == pytest.approx(0.96) and "at or above" in p["at_retention"]["vs_paper"]
     assert "removes 95%" in ds.operating_points_table({"m": p})
+    assert q["bound"] is None and ds.bound_text(q["bound"]) == "–"          # a record without the counts
+    # with the per-threshold counts of 40 hallucinations no score bounds the 5% quantile at 95% (0.95^40 > 5%)
+    below = {"hallucinated": [float(i) for i in range(40)], "in_support_le": [300 + i for i in range(40)],
+             "n_in_support": 400}
+    b = ds.record_operating_points({"detector": {**det, "below": below}}, mixture)["at_removal"]["bound"]
+    assert b["rank"] == 0 and b["retained"] == 0.0 and ds.bound_text(b) == "none (40 hallucinations: too few)"
+    # with 100, the 2nd lowest does (P(Bin(100, 0.05) <= 1) = 3.7% <= 5% < P(... <= 2) = 11.8%)
+    below = {"hallucinated": [float(i) for i in range(100)], "in_support_le": [300 + i for i in range(100)],
+             "n_in_support": 400}
+    b = ds.record_operating_points({"detector": {**det, "below": below}}, mixture)["at_removal"]["bound"]
+    assert b["rank"] == 2 and b["retained"] == 301 / 400 and "2nd lowest of 100" in ds.bound_text(b)
+    nums = ds.operating_numbers({"m": {"gate": {"passed": True}, "hallucination": {"n": 440}}}, p)
+    assert math.isnan(nums["bound_retained"]) and nums["bound_text"] == "–" and "at_removal_bound" not in nums
     with pytest.raises(ValueError, match="hal_window"):
         ds.record_operating_points({"gate": {}}, mixture)
     with pytest.raises(ValueError, match="modes"):

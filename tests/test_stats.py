@@ -144,3 +144,25 @@ def test_permutation_correlation_is_uniform_under_the_null_and_small_under_a_rel
         stats.permutation_correlation([1, 1, 1], [1, 2, 3])
     with pytest.raises(ValueError, match="n_perm"):
         stats.permutation_correlation([1, 2, 3], [1, 2, 4], 0)
+
+
+@pytest.mark.parametrize("m, p, confidence", [(92, 0.05, 0.95), (92, 0.05, 0.999), (1000, 0.05, 0.95), (7, 0.5, 0.9)])
+def test_quantile_lower_rank_is_the_binomial_tail_rule(m, p, confidence):
+    """l = the largest rank with P(Bin(m, p) >= l) >= confidence, by exact sums."""
+    tail = lambda l: sum(math.comb(m, k) * p ** k * (1 - p) ** (m - k) for k in range(l, m + 1))  # noqa: E731
+    l = stats.quantile_lower_rank(m, p, confidence)
+    assert l == 0 or tail(l) >= confidence - 1e-12
+    assert tail(l + 1) < confidence
+
+
+def test_quantile_lower_rank_covers_the_quantile():
+    """Over repeated draws the l-th smallest lies below the true 5% quantile in >= 95% of them."""
+    rng = np.random.default_rng(0)
+    m, l = 92, stats.quantile_lower_rank(92, 0.05, 0.95)
+    q = -1.6448536269514722            # the 5% quantile of N(0, 1)
+    below = np.mean([np.sort(rng.standard_normal(m))[l - 1] <= q for _ in range(4000)])
+    assert l == 1 and below >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / 4000)
+    assert stats.quantile_lower_rank(92, 0.05, 0.999) == 0            # too few draws for that confidence
+    for bad, name in (({"m": 0, "p": 0.1}, "m"), ({"m": 5, "p": 1.0}, "p"), ({"m": 5, "p": 0.1, "confidence": 1.0}, "confidence")):
+        with pytest.raises(ValueError, match=f"^{name} must"):
+            stats.quantile_lower_rank(**bad)

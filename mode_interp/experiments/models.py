@@ -146,13 +146,19 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
     return _plain(out)
 
 
+MAX_BELOW = 20_000          # detector_numbers keeps the per-threshold counts up to this many hallucinations
+
+
 def detector_numbers(x: torch.Tensor, hal: torch.Tensor, mixture, k_label: float = 5.0, retention: float = 0.96,
                      removal: float = 0.95) -> dict | None:
     """Hal on one model's (finite) samples ``x``: its AUROC and, at two thresholds, the counts per mode
     (:func:`mode_interp.detector_study.mode_false_positives`) with the hallucinations removed: ``at_retention``,
     the threshold that keeps ``retention`` of the in-support samples (the paper's 96%), and ``at_removal``,
-    the one that removes ``removal`` of the hallucinations (chapter 4). None when either class is empty."""
-    from ..detect import auroc, threshold_for_removal, threshold_for_retention
+    the one that removes ``removal`` of the hallucinations (chapter 4); and ``below``
+    (:func:`mode_interp.detect.in_support_below_hallucinated`, when at most ``MAX_BELOW`` samples are
+    hallucinated), from which :func:`mode_interp.detect.retention_bound` counts the threshold's own
+    uncertainty. None when either class is empty."""
+    from ..detect import auroc, in_support_below_hallucinated, threshold_for_removal, threshold_for_retention
     from ..detector_study import mode_false_positives
     from ..hallucination import is_hallucinated
 
@@ -166,6 +172,8 @@ def detector_numbers(x: torch.Tensor, hal: torch.Tensor, mixture, k_label: float
         out[name] = {**mode_false_positives(x, mixture, scores, labels, threshold),
                      "n_hallucinated_removed": int((scores[labels] > threshold).sum())}
     out["at_retention"]["target"], out["at_removal"]["target"] = retention, removal
+    if out["n_hallucinated"] <= MAX_BELOW:
+        out["below"] = in_support_below_hallucinated(scores, labels)
     return out
 
 
