@@ -88,16 +88,33 @@ def settled(rows_, losses, loss_tol: float = 0.02, z: float = 3.29) -> dict:
             "passed": bool(abs(change) < loss_tol and abs(rate_z) < z)}
 
 
+def _label_cells(row: dict, z: float) -> list:
+    """Each label's rate with its Wilson interval at ``z``, then the count of images with >= 2 copies."""
+    cells = []
+    for label in LABELS:
+        rate, lo, hi = _rate(row, label, z)
+        cells.append(f"{rate:.1%} [{lo:.1%}, {hi:.1%}]")
+    return cells + [f"{row['multi_total']}"]
+
+
+def compare_table(named: dict, z: float = 3.29) -> str:
+    """Markdown: one row per ``{label: row}`` (snapshots of different runs, e.g. two resolutions), each
+    label's rate with its Wilson interval, the >= 2-copies count, and the two-proportion z of its
+    hallucinated rate against the first row's (two runs: sampling noise only, not run-to-run spread)."""
+    if not isinstance(named, dict) or not named:
+        raise ValueError("named must be a non-empty dict {label: shapes_model row}")
+    first = next(iter(named.values()))
+    body = []
+    for i, (name, r) in enumerate(named.items()):
+        zv = two_proportion_z(first["hallucinated_count"], first["n_generated"], r["hallucinated_count"], r["n_generated"])
+        body.append([name, f"{r['step']:,}", *_label_cells(r, z), "–" if i == 0 else f"{zv:+.2f}"])
+    return markdown_table(["model", "training steps", *LABELS, "≥ 2 copies in a column",
+                           "z, hallucinated vs the first row"], body)
+
+
 def table(rows_, losses, z: float = 3.29) -> str:
     """Markdown: per snapshot, the loss and each label's rate with its Wilson interval at ``z``."""
-    body = []
-    for r in rows_:
-        cells = [f"{r['step']:,}", f"{loss_at(losses, r['step']):.4f}"]
-        for label in LABELS:
-            rate, lo, hi = _rate(r, label, z)
-            cells.append(f"{rate:.1%} [{lo:.1%}, {hi:.1%}]")
-        cells.append(f"{r['multi_total']}")
-        body.append(cells)
+    body = [[f"{r['step']:,}", f"{loss_at(losses, r['step']):.4f}", *_label_cells(r, z)] for r in rows_]
     return markdown_table(["training steps", "loss (last 1,000 steps)", *[f"{n}" for n in LABELS],
                            "≥ 2 copies in a column"], body)
 
@@ -206,6 +223,13 @@ class Curve:
 
     def table(self) -> str:
         return table(self.rows, self.losses)
+
+    def at(self, step: int) -> dict:
+        """The snapshot row at ``step``."""
+        for r in self.rows:
+            if r["step"] == step:
+                return r
+        raise ValueError(f"step must be one of the snapshots {[r['step'] for r in self.rows]}, got {step!r}")
 
     def numbers(self) -> dict:
         return numbers(self.rows, self.losses, self.reference)

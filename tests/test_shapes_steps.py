@@ -5,7 +5,7 @@ import math
 import pytest
 
 from mode_interp import shapes_steps as st
-from mode_interp.stats import wilson_interval
+from mode_interp.stats import two_proportion_z, wilson_interval
 
 MODEL = {"resolution": 32, "n_images": 5000, "data_seed": 0, "channels": [16, 32, 64], "batch_size": 64,
          "lr": 5e-4, "ema_decay": 0.999, "seed": 0, "T": 1000, "beta_start": 1e-4, "beta_end": 0.02,
@@ -103,3 +103,18 @@ def test_load_reads_a_sweep_and_its_reference(monkeypatch):
     assert st.load("steps.json").reference is None
     with pytest.raises(ValueError, match="one record"):
         st.load("steps.json", "two.json")
+
+
+def test_compare_table_sets_runs_side_by_side():
+    a, b = _row(3000, 80), _row(3000, 40)
+    text = st.compare_table({"32x32": a, "64x64": b})
+    lines = text.splitlines()
+    assert len(lines) == 4 and lines[2].startswith("| 32x32 | 3,000 |") and lines[2].endswith("| – |")
+    z = two_proportion_z(80, a["n_generated"], 40, b["n_generated"])
+    assert lines[3].endswith(f"| {z:+.2f} |") and z < 0
+    with pytest.raises(ValueError, match="named"):
+        st.compare_table({})
+    curve = st.Curve(*st.rows([_record(3000, 50), _record(12000, 35, [0.05] * 240)]))
+    assert curve.at(3000)["hallucinated_count"] == 50
+    with pytest.raises(ValueError, match="one of the snapshots"):
+        curve.at(4000)
