@@ -226,24 +226,32 @@ def in_support_below_hallucinated(scores, labels) -> dict:
             "n_in_support": len(neg)}
 
 
-def retention_bound(stats: dict, target: float = 0.95, confidence: float = 0.95, z: float = 3.29) -> dict:
-    """Retention when the threshold's own uncertainty counts, from :func:`in_support_below_hallucinated`.
+def retention_bound(counts: dict, target: float = 0.95, confidence: float = 0.95, z: float = 3.29) -> dict:
+    """What a filter keeps when it must be sure of its removal on *new* hallucinations, from
+    :func:`in_support_below_hallucinated`.
 
-    :func:`threshold_for_removal` estimates q, the (1 - ``target``) quantile of the hallucinated scores, from
-    m of them. Distribution-free, q >= s_(l), the l-th smallest hallucinated score, with probability >=
-    ``confidence`` (:func:`mode_interp.stats.quantile_lower_rank`); a lower threshold keeps fewer in-support
-    samples, so the share kept at s_(l) bounds from below, at that confidence, the retention at q, the
-    filter's retention on new samples. Returns ``rank`` (l; 0 when m is too small for any bound, and then
-    ``retained`` = 0), ``n_hallucinated``, ``threshold`` (s_(l), -inf for l = 0), ``retained`` (the share
-    kept at s_(l)) and ``retained_lo`` (its Wilson lower bound at ``z``: the in-support samples' own noise)."""
+    :func:`threshold_for_removal` is fitted on the m hallucinations at hand. Its retention is an unbiased
+    estimate of its retention on new samples (the in-support scores play no part in choosing it), but its
+    removal of new hallucinations is not: the population's (1 - ``target``) quantile q of the hallucinated
+    scores can lie below it. Distribution-free, q >= s_(l), the l-th smallest hallucinated score, with
+    probability >= ``confidence`` (:func:`mode_interp.stats.quantile_lower_rank`), so a filter at s_(l)
+    removes at least ``target`` of new hallucinations with that confidence. This returns what that filter
+    keeps: ``rank`` (l; 0 when m is too small for any such threshold, and then ``retained`` = 0),
+    ``n_hallucinated``, ``threshold`` (s_(l), -inf for l = 0), ``retained`` (the in-support share with score
+    <= s_(l)) and ``retained_lo`` (its Wilson lower bound at ``z``; with the rank's ``confidence``, jointly
+    at least confidence - (1 - Wilson level) by the union bound), plus ``confidence`` and ``target``."""
     from .stats import quantile_lower_rank, wilson_interval
-    check_instance("stats", stats, dict, " (from in_support_below_hallucinated)")
+    check_instance("counts", counts, dict, " (from in_support_below_hallucinated)")
     for key in ("hallucinated", "in_support_le", "n_in_support"):
-        if key not in stats:
-            raise ValueError(f"stats must come from in_support_below_hallucinated (it has no {key!r})")
-    pos, le, n_in = stats["hallucinated"], stats["in_support_le"], check_int("n_in_support", stats["n_in_support"], 1, None)
-    if not pos or len(pos) != len(le):
-        raise ValueError("stats must hold one in-support count per hallucinated score, and at least one score")
+        if key not in counts:
+            raise ValueError(f"counts must come from in_support_below_hallucinated (it has no {key!r})")
+    n_in = check_int("n_in_support", counts["n_in_support"], 1, None)
+    pos, le = np.asarray(counts["hallucinated"], dtype=float), np.asarray(counts["in_support_le"])
+    if pos.ndim != 1 or not len(pos) or pos.shape != le.shape:
+        raise ValueError("counts must hold one in-support count per hallucinated score, and at least one score")
+    if np.any(np.diff(pos) < 0) or np.any(np.diff(le) < 0) or le.min() < 0 or le.max() > n_in:
+        raise ValueError("counts must list the hallucinated scores in ascending order with non-decreasing "
+                         f"in-support counts in [0, n_in_support = {n_in}]")
     target = check_float("target", target, 0.0, 1.0, lo_open=True, hi_open=True)
     rank = quantile_lower_rank(len(pos), 1.0 - target, confidence)
     kept = int(le[rank - 1]) if rank else 0

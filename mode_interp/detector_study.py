@@ -34,9 +34,11 @@ SHAPE_SCORES = {             # glue-name key -> score name (the table's row) of 
     "unit": "Hal per unit ink, largest column",
     "ink": "baseline: largest column ink (no trajectory)",
 }
+BOUND_CONFIDENCE = 0.95      # the removal-safe threshold (detect.retention_bound): sure of its removal at 95%
+BOUND_HEADER = (f"retained at a threshold {BOUND_CONFIDENCE:.0%} sure to remove 95% of new hallucinations "
+                "(99.9% Wilson lower bound)")
 FILTER_HEADERS = ["data", "window", "samples", "hallucinated", "removed", "in-support retained (99.9% interval)",
-                  "retained, threshold's uncertainty counted (95% lower bound)", "AUROC (99.9% interval)"]
-BOUND_CONFIDENCE = 0.95      # the threshold-aware retention bound (detect.retention_bound)
+                  BOUND_HEADER, "AUROC (99.9% interval)"]
 
 
 def _records(name: str, records) -> dict:
@@ -183,9 +185,9 @@ def filter_at_removal(scores, labels, target: float = 0.95, z: float = 3.29) -> 
     """:func:`mode_interp.detect.filter_summary` (the filter at the largest threshold that removes at least
     ``target`` of the hallucinations, AUROC with DeLong's interval) plus ``retained_lo`` / ``retained_hi``:
     the Wilson interval (:func:`mode_interp.stats.wilson_interval`, same ``z``) of the retained share
-    n_retained / n_in_support, which treats the fitted threshold as fixed; and ``bound``
-    (:func:`mode_interp.detect.retention_bound` at ``BOUND_CONFIDENCE``), the retention's lower bound when
-    the threshold's own uncertainty (it is fitted on the hallucinations at hand) counts too."""
+    n_retained / n_in_support (unbiased for new samples: the threshold is fitted on the hallucinated scores
+    alone); and ``bound`` (:func:`mode_interp.detect.retention_bound` at ``BOUND_CONFIDENCE``): what a filter
+    keeps at the lower threshold that is that sure to remove ``target`` of *new* hallucinations."""
     s = detect.filter_summary(scores, labels, target, z)
     s["retained_lo"], s["retained_hi"] = wilson_interval(s["n_retained"], s["n_in_support"], z)
     s["bound"] = detect.retention_bound(detect.in_support_below_hallucinated(scores, labels), target,
@@ -206,17 +208,23 @@ def filter_table(rows) -> str:
 
 
 def bound_text(bound: dict | None) -> str:
-    """A :func:`mode_interp.detect.retention_bound` as a table cell: "81.2% (rank 39 of 1,000)", "none
-    (92 hallucinations: too few)" when no rank bounds the threshold, "–" when it was not measured."""
+    """A :func:`mode_interp.detect.retention_bound` as a table cell: its Wilson lower bound and the
+    hallucinated score it sits at ("91.5% (at the lowest of 92 hallucinated scores)", "75.5% (at the 2nd
+    lowest of 105 ...)"), "none (40 hallucinations: too few)" when no score is sure enough, "–" when it
+    was not measured."""
     if bound is None:
         return "–"
     if bound["rank"] == 0:
         return f"none ({bound['n_hallucinated']:,} hallucinations: too few)"
-    return f"{bound['retained_lo']:.1%} (at the {_ordinal(bound['rank'])} lowest of {bound['n_hallucinated']:,})"
+    return (f"{bound['retained_lo']:.1%} (at the {_ordinal(bound['rank'])}lowest of {bound['n_hallucinated']:,} "
+            "hallucinated scores)")
 
 
 def _ordinal(k: int) -> str:
-    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+    """"" for 1 (the lowest), else "2nd ", "3rd ", "11th ", ..."""
+    if k == 1:
+        return ""
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')} "
 
 
 def vs_paper_text(retained: float, paper: float = PAPER_RETAINED) -> str:
@@ -708,7 +716,7 @@ def operating_points_table(points: dict) -> str:
                          bound_text(q["bound"]) if key == "at_removal" else "", f"{p['auroc']:.3f}"])
     return markdown_table(["model", "threshold", "hallucinations removed (99.9%)", "in support retained (99.9%)",
                            "median mode's loss", "worst mode's loss", "loss at the origin's mode",
-                           "retained, threshold's uncertainty counted (95% lower bound)", "AUROC"], body)
+                           BOUND_HEADER, "AUROC"], body)
 
 
 def operating_numbers(measured: dict, points: dict) -> dict:

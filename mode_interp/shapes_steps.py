@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._validate import check_float, check_int
+from ._validate import check_float, check_instance, check_int
 from .report import markdown_table
 from .shape_counter import LABELS
 from .stats import two_proportion_z, wilson_interval
@@ -101,7 +101,8 @@ def compare_table(named: dict, z: float = 3.29) -> str:
     """Markdown: one row per ``{label: row}`` (snapshots of different runs, e.g. two resolutions), each
     label's rate with its Wilson interval, the >= 2-copies count, and the two-proportion z of its
     hallucinated rate against the first row's (two runs: sampling noise only, not run-to-run spread)."""
-    if not isinstance(named, dict) or not named:
+    check_instance("named", named, dict, " {label: shapes_model row}")
+    if not named:
         raise ValueError("named must be a non-empty dict {label: shapes_model row}")
     first = next(iter(named.values()))
     body = []
@@ -124,8 +125,7 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
     intervals; ``{first,last}_among_read`` (hallucinated among the images read as well-formed, valid or
     hallucinated: an early snapshot's malformed images hold its hallucinated share down); ``trend`` (the
     hallucinated rate, last snapshot against the reference's step, else the first: fell, rose or no change
-    resolved at ``z``; one run, so a description, not a claim) and ``trend_fold`` (the earlier rate over the
-    last; inf when the last is 0); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
+    resolved at ``z``; one run, so a description, not a claim); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
     float32 model), its hallucinated rate, the z of the same-step snapshot against it, and ``x_longer``, how many
     times the reference's training the last snapshot had."""
     first, last = rows_[0], rows_[-1]
@@ -146,8 +146,6 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
                                       last["n_generated"])
     out["trend"] = ("fell" if out["trend_z"] <= -z else "rose" if out["trend_z"] >= z
                     else f"no change resolved at |z| < {z}")
-    last_rate = last["hallucinated_count"] / last["n_generated"]
-    out["trend_fold"] = out["trend_from_hallucinated"] / last_rate if last_rate > 0 else float("inf")
     for name, row in (("first", first), ("last", last)):
         for label in LABELS:
             out[f"{name}_{label}"], out[f"{name}_{label}_lo"], out[f"{name}_{label}_hi"] = _rate(row, label, z)

@@ -49,6 +49,8 @@ def test_filter_at_removal_by_hand():
     assert (s["retained_lo"], s["retained_hi"]) == wilson_interval(5, 6, 3.29)
     # AUROC: pairs (hal > in): 10, 9, 8 beat all 6 but 10 > 9.5 only for 10: 6 + 5 + 5 + 2 = 18 of 24
     assert s["auroc"] == pytest.approx(18 / 24)
+    # the removal-safe threshold: 4 hallucinations cannot place the 25% quantile at 95% (0.75^4 > 5%)
+    assert s["bound"]["rank"] == 0 and ds.bound_text(s["bound"]) == "none (4 hallucinations: too few)"
     with pytest.raises(ValueError, match="both classes"):
         ds.filter_at_removal(SCORES, np.zeros(10, dtype=bool))
 
@@ -383,7 +385,7 @@ def test_record_operating_points_read_a_records_detector():
     below = {"hallucinated": [float(i) for i in range(100)], "in_support_le": [300 + i for i in range(100)],
              "n_in_support": 400}
     b = ds.record_operating_points({"detector": {**det, "below": below}}, mixture)["at_removal"]["bound"]
-    assert b["rank"] == 2 and b["retained"] == 301 / 400 and "2nd lowest of 100" in ds.bound_text(b)
+    assert b["rank"] == 2 and b["retained"] == 301 / 400 and "(at the 2nd lowest of 100 hallucinated scores)" in ds.bound_text(b)
     nums = ds.operating_numbers({"m": {"gate": {"passed": True}, "hallucination": {"n": 440}}}, p)
     assert math.isnan(nums["bound_retained"]) and nums["bound_text"] == "–" and "at_removal_bound" not in nums
     with pytest.raises(ValueError, match="hal_window"):

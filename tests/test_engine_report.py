@@ -157,5 +157,5 @@ def test_claims_follow_the_record_and_can_fail(validation):
         ["training twin, seed 0: the bfloat16-trained model passes the quality gate, as its float32 twin does"]
     with pytest.raises(TypeError, match="live"):
         E.claims(studies, twins, [])
-    with pytest.raises(ValueError, match="z"):
+    with pytest.raises(ValueError, match="^z must"):
         E.claims(studies, twins, live, z=0)

@@ -163,3 +163,13 @@ def test_chapter5_plots(tmp_path):
         plots.plot_generations_2d({"none": []}, mixture, label)
     fig = plots.plot_digit_generations({"a": np.zeros((3, 28, 28)), "b": np.ones((12, 28, 28))})
     assert isinstance(fig, Figure) and len(fig.axes) == 20
+
+
+def test_sampler_grid_panels_share_a_y_axis_that_holds_every_panel():
+    """Regression: the shared y-limit was fixed after the first panel, cutting the second panel's rates."""
+    row = lambda name, steps, mean: {"sampler": name, "steps": steps, "mean": mean, "lo": mean, "hi": mean}  # noqa: E731
+    low = [row("DDPM", 10, 0.05), row("DDPM", 1000, 0.0)]
+    high = [row("DDPM", 10, 0.7), row("DDPM", 1000, 0.001)]
+    fig = plots.plot_sampler_grid({"low": low, "high": high})
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 0.7

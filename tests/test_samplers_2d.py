@@ -59,6 +59,13 @@ def test_claims_follow_the_numbers(learned):
     low = s2.study(learned, _exact(learned, rate_10=0.01))
     failed = [k for k, ok in s2.claims(low, agree)[0].items() if not ok]
     assert failed == ["2-D, exact score, 10 steps: every sampler hallucinates > 10% (lower between-seed bound)"]
+    # a detector at chance on all steps fails the AUROC claim
+    flat = copy.deepcopy(learned)
+    for r in flat[0]["result"]["rows"]:
+        r["auroc"] = 0.5
+    failed = [k for k, ok in s2.claims(s2.study(flat, _exact(learned)), agree)[0].items() if not ok]
+    assert failed == ["2-D, gated network, all steps: Hal AUROC > 0.95 under every sampler, deterministic DDIM "
+                      "included (one model)"]
     # a rerun far from its record fails the agreement claim
     far = [{**r, "score": "learned", "count": r["n"] // 2, "rate": 0.5} for r in learned[0]["result"]["rows"]
            if r["steps"] == 1000][:1]
@@ -70,6 +77,7 @@ def test_claims_follow_the_numbers(learned):
     assert not all(s2.claims(s2.study(bad, _exact(learned)), agree)[1].values())
     nums = s2.numbers(s, agree)
     assert nums["n"] == 50_000 and nums["live_agree"] == 2 and nums["gate"] == "passes"
+    assert nums["ddim_direction"] == ("more" if nums["ddim_z"] > 0 else "fewer")
     assert math.isclose(nums["ddim_ratio"], nums["learned_ddim0_1000"] / nums["learned_ddpm_1000"])
 
 
@@ -87,10 +95,14 @@ def test_study_refuses_mismatched_records(learned):
         s2.study(learned, other)
     with pytest.raises(ValueError, match="exact_records"):
         s2.study(learned, [])
+    short = copy.deepcopy(learned)
+    short[0]["spec"]["steps"] = [20, 1000]
+    with pytest.raises(ValueError, match="T' = 10"):
+        s2.study(short, [{**e, "spec": {**e["spec"], "steps": [20, 1000]}} for e in exact])
     s = s2.study(learned, exact)
     with pytest.raises(ValueError, match="no chain"):
         s2.agreement(s, [{"score": "learned", "sampler": "DDPM", "steps": 7, "seed": 0}])
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match="^n must"):
         s2.rerun(s, 5)
     with pytest.raises(ValueError, match="exact_seeds"):
         s2.rerun(s, 100, exact_seeds=4)

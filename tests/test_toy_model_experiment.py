@@ -51,6 +51,13 @@ def test_hal_window_adds_the_detector_per_mode_and_keeps_the_old_keys(tmp_path, 
         assert sum(d["n_in_support"]) == finite - det["n_hallucinated"]
     kept = 1 - sum(det["at_retention"]["n_removed"]) / sum(det["at_retention"]["n_in_support"])
     assert kept >= 0.96 and det["at_removal"]["n_hallucinated_removed"] >= 0.95 * det["n_hallucinated"]
+    # the per-threshold counts: one in-support count per hallucinated score, ascending
+    below = det["below"]
+    assert len(below["hallucinated"]) == det["n_hallucinated"] == len(below["in_support_le"])
+    assert below["n_in_support"] == finite - det["n_hallucinated"] and below["hallucinated"] == sorted(below["hallucinated"])
+    monkeypatch.setattr(models, "MAX_BELOW", det["n_hallucinated"] - 1)     # more than the cap: not kept
+    capped = records.compute("toy_model", models.ToyModel.from_dict({**spec.to_dict(), "sample_seed": 1}))
+    assert "below" not in capped["result"]["rows"][0]["detector"]
     # the scores are the windowed Hal of the same chain: the plain record's samples are the same
     assert row["hallucination"] == records.compute("toy_model", plain)["result"]["rows"][0]["hallucination"]
     with pytest.raises(ValueError, match="hal_window"):
