@@ -20,7 +20,7 @@ from dataclasses import replace
 from ._validate import check_int, check_ints
 from .hallucination import true_hallucination_rate
 from .report import markdown_table
-from .sampler_study import _intervals_overlap, record_rows, short_name, summarise
+from .sampler_study import _intervals_overlap, numbers as sampler_numbers, record_rows, summarise
 from .stats import two_proportion_z, wilson_interval
 
 REFERENCE_STEPS = 1000        # the paper's chain: all T = 1000 steps
@@ -158,11 +158,8 @@ def numbers(s: dict, agree: list) -> dict:
     """The §6.8 prose numbers: ``learned_<sampler>_<T'>`` / ``exact_...`` (rates with ``_lo`` / ``_hi``),
     ``auroc_...``, counts on all steps (the network's DDPM and DDIM eta = 0; the exact score's pooled over
     samplers and seeds), the DDIM-vs-DDPM z, the gate's numbers, sample sizes and the rerun's agreement."""
-    out = {}
-    for prefix, summary in (("learned_", s["learned"]), ("exact_", s["exact"]), ("auroc_", s["auroc"])):
-        for r in summary:
-            key = f"{prefix}{short_name(r['sampler'])}_{r['steps']}"
-            out.update({key: r["mean"], f"{key}_lo": r["lo"], f"{key}_hi": r["hi"]})
+    out = {**sampler_numbers(s["learned"], "learned_"), **sampler_numbers(s["exact"], "exact_"),
+           **sampler_numbers(s["auroc"], "auroc_")}
     at = {(r["sampler"], r["steps"]): r for r in s["learned_rows"]}
     ex = {(r["sampler"], r["steps"]): r for r in s["exact"]}
     few = [r["mean"] for r in s["auroc"] if r["steps"] <= 100 and math.isfinite(r["mean"])]
