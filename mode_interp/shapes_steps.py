@@ -113,6 +113,37 @@ def compare_table(named: dict, z: float = 3.29) -> str:
                            "z, hallucinated vs the first row"], body)
 
 
+VALID_GATE = 0.5      # chapter 3's quality gate: at least half of the generated images are valid
+
+
+def beside_numbers(row: dict, base: dict, z: float = 3.29) -> dict:
+    """Glue for a model shown beside another at the same training step (chapter 3: the 64x64 model beside the
+    32x32 run, prefix ``ch3_res64_``): its ``step``; each label's rate with its Wilson interval at ``z`` and the
+    base's rate (``base_<label>``); ``gate``, "passes" or "fails" the chapter's quality gate (at least
+    ``VALID_GATE`` of its images valid), ``reading``, what that allows its hallucinated share to say, and
+    ``status`` (a few words for a summary table); the
+    two-proportion ``z`` of its hallucinated rate against the base's (two runs: sampling noise only); and
+    ``train_hours`` and ``step_cost`` (its training seconds over the base's, at the same step)."""
+    check_instance("row", row, dict, " (a shapes_model row)")
+    check_instance("base", base, dict, " (a shapes_model row)")
+    if row["step"] != base["step"]:
+        raise ValueError(f"base must be measured at the row's step {row['step']:,}, got step {base['step']:,}")
+    out = {"step": row["step"], "n": row["n_generated"], "multi": row["multi_total"],
+           "train_hours": row["train_seconds"] / 3600, "step_cost": row["train_seconds"] / base["train_seconds"],
+           "z": two_proportion_z(base["hallucinated_count"], base["n_generated"], row["hallucinated_count"],
+                                 row["n_generated"])}
+    for label in LABELS:
+        out[label], out[f"{label}_lo"], out[f"{label}_hi"] = _rate(row, label, z)
+        out[f"base_{label}"] = _rate(base, label, z)[0]
+    passed = out["valid"] >= VALID_GATE
+    out["gate"] = "passes" if passed else "fails"
+    out["reading"] = ("gated, one run: its hallucinated share is shown beside the other, not asserted" if passed else
+                      "under-trained: its hallucinated share mixes mode interpolation with unfinished images, "
+                      "and is not used for any claim")
+    out["status"] = "shown (one run)" if passed else f"under-trained at {row['step']:,} steps"
+    return {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in out.items()}
+
+
 def table(rows_, losses, z: float = 3.29) -> str:
     """Markdown: per snapshot, the loss and each label's rate with its Wilson interval at ``z``."""
     body = [[f"{r['step']:,}", f"{loss_at(losses, r['step']):.4f}", *_label_cells(r, z)] for r in rows_]

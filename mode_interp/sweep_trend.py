@@ -25,6 +25,7 @@ inside it (a few hundred counts per model at 200,000 samples).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from ._validate import check_bool, check_choice, check_records
 from .report import markdown_table
 from .stats import mean_interval, paired_test
 
-X_KINDS = ("n_train", "gap")
+X_KINDS = ("n_train", "gap", "step")
 
 
 def _x_of(model: dict, x: str) -> float:
@@ -47,19 +48,16 @@ def _x_of(model: dict, x: str) -> float:
 
 
 def points(records, x: str) -> list:
-    """One point per ``toy_model`` record (its last measured step): ``x`` (``"n_train"`` or ``"gap"``, the
-    latter in units of sigma), ``seed``, ``count``, ``n``, ``rate`` with its Wilson ``lo`` / ``hi``, the
-    true mixture's ``true_rate``, the gate's ``passed``, ``within``, ``median_spread``, ``worst_spread`` and
-    ``blurred``; sorted by x, then seed."""
+    """One point per ``toy_model`` record (its last measured step), or with ``x="step"`` one per snapshot of
+    every record (a training run's rows): ``x`` (``"n_train"``, ``"gap"`` in units of sigma, or ``"step"``),
+    ``seed``, ``count``, ``n``, ``rate`` with its Wilson ``lo`` / ``hi``, the true mixture's ``true_rate``,
+    the gate's ``passed``, ``within``, ``median_spread``, ``worst_spread`` and ``blurred``, and the record's
+    ``precision``; sorted by x, then seed."""
     check_choice("x", x, X_KINDS)
     out = []
     for rec in check_records("records", records, "toy_model"):
-        row = rec["result"]["rows"][-1]
-        h, g = row["hallucination"], row["gate"]
-        out.append({"x": _x_of(rec["spec"]["model"], x), "seed": rec["spec"].get("seed", 0), "count": h["count"],
-                    "n": h["n"], "rate": h["rate"], "lo": h["lo"], "hi": h["hi"], "true_rate": h["true_rate"],
-                    "passed": g["passed"], "within": g["within"], "median_spread": g["median_spread_ratio"],
-                    "worst_spread": g["worst_spread_ratio"], "blurred": g["blurred"], "step": row["step"]})
+        for row in rec["result"]["rows"] if x == "step" else rec["result"]["rows"][-1:]:
+            out.append(_point(rec, row, float(row["step"]) if x == "step" else _x_of(rec["spec"]["model"], x)))
     if not out:
         raise ValueError("records is empty")
     keys = [(p["x"], p["seed"]) for p in out]
@@ -68,17 +66,29 @@ def points(records, x: str) -> list:
     return sorted(out, key=lambda p: (p["x"], p["seed"]))
 
 
+def _point(rec: dict, row: dict, x: float) -> dict:
+    h, g = row["hallucination"], row["gate"]
+    return {"x": x, "seed": rec["spec"].get("seed", 0), "count": h["count"], "n": h["n"], "rate": h["rate"],
+            "lo": h["lo"], "hi": h["hi"], "true_rate": h["true_rate"], "passed": g["passed"], "within": g["within"],
+            "median_spread": g["median_spread_ratio"], "worst_spread": g["worst_spread_ratio"], "blurred": g["blurred"], "step": row["step"],
+            "precision": rec.get("precision", "float32")}
+
+
 def by_value(pts) -> list:
     """Per swept value: ``x``, the replicates' ``seeds`` and ``rates``, their ``mean`` with its 95%
     t-interval ``lo`` / ``hi`` across replicates (NaN for one replicate), ``n_seeds`` and ``n_passed``
-    (replicates that pass the gate)."""
+    (replicates that pass the gate), and the gate's numbers over replicates: mean ``within`` and
+    ``median_spread``, largest ``worst_spread``."""
     out = []
     for x in sorted({p["x"] for p in pts}):
         group = [p for p in pts if p["x"] == x]
         rates = [p["rate"] for p in group]
         m = mean_interval(rates) if len(rates) > 1 else {"mean": rates[0], "lo": math.nan, "hi": math.nan}
         out.append({"x": x, "seeds": [p["seed"] for p in group], "rates": rates, "mean": m["mean"], "lo": m["lo"],
-                    "hi": m["hi"], "n_seeds": len(group), "n_passed": sum(p["passed"] for p in group)})
+                    "hi": m["hi"], "n_seeds": len(group), "n_passed": sum(p["passed"] for p in group),
+                    "within": float(np.mean([p["within"] for p in group])),
+                    "median_spread": float(np.mean([p["median_spread"] for p in group])),
+                    "worst_spread": max(p["worst_spread"] for p in group)})
     return out
 
 
@@ -133,13 +143,16 @@ def resolved(trend: dict) -> str:
 
 
 def _x_text(x: float, kind: str) -> str:
-    return f"N = {x:,.0f}" if kind == "n_train" else f"gap {x:g}σ"
+    return {"n_train": f"N = {x:,.0f}", "gap": f"gap {x:g}σ", "step": f"{x:,.0f} steps"}[kind]
 
 
-def table(pts, kind: str) -> str:
+def table(pts, kind: str, gate_columns: bool = False) -> str:
     """Markdown table of a replicated sweep: per swept value, each replicate's rate (``*`` marks a model that
-    fails the gate), the mean over replicates with its 95% interval, and the gated count."""
+    fails the gate), the mean over replicates with its 95% interval, and the gated count; with
+    ``gate_columns``, also the gate's numbers (:func:`by_value`: mean within-3-sigma share, mean median mode
+    spread over the exact chain's, widest mode)."""
     check_choice("kind", kind, X_KINDS)
+    check_bool("gate_columns", gate_columns)
     rows = by_value(pts)
     seeds = sorted({p["seed"] for p in pts})
     body = []
@@ -149,20 +162,25 @@ def table(pts, kind: str) -> str:
             p = next((p for p in pts if p["x"] == r["x"] and p["seed"] == s), None)
             cells.append("" if p is None else f"{p['rate']:.3%}" + ("" if p["passed"] else " *"))
         interval = f" [{r['lo']:.3%}, {r['hi']:.3%}]" if np.isfinite(r["lo"]) else ""
-        body.append([_x_text(r["x"], kind), *cells, f"{r['mean']:.3%}{interval}", f"{r['n_passed']} of {r['n_seeds']}"])
-    return markdown_table(["model", *[f"replicate {s}" for s in seeds], "mean (95% across replicates)",
+        gate = [f"{r['within']:.1%}", f"{r['median_spread']:.2f} / {r['worst_spread']:.2f}"] if gate_columns else []
+        body.append([_x_text(r["x"], kind), *cells, f"{r['mean']:.3%}{interval}", *gate,
+                     f"{r['n_passed']} of {r['n_seeds']}"])
+    gate_head = ["within 3σ (mean)", "mode spread / exact chain's: mean median / widest"] if gate_columns else []
+    return markdown_table(["model", *[f"replicate {s}" for s in seeds], "mean (95% across replicates)", *gate_head,
                            "pass the gate"], body)
 
 
-def reading(trend: dict, kind: str, paper_says: str) -> str:
+def reading(trend: dict, kind: str, paper_says: str, source: str = "the paper") -> str:
     """The trend in words: the mean slope with its interval and tests, the fold change over the range, the
-    replicates that agree, models left out by the gate, and the verdict against ``paper_says``."""
+    replicates that agree, models left out by the gate, and the verdict against ``paper_says``, the
+    direction that ``source`` states."""
     check_choice("kind", kind, X_KINDS)
-    unit = "per decade of N" if kind == "n_train" and trend["log_x"] else (
-        "per decade of the gap" if trend["log_x"] else "per σ of gap")
-    verdict = {"as stated": f"the trend the paper states ({paper_says}) holds across replicates",
-               "against": f"the rate moves *against* the paper's statement ({paper_says}) across replicates",
-               "unresolved": f"the replicates do not resolve a trend either way (paper: {paper_says})"}[resolved(trend)]
+    unit = {("n_train", True): "per decade of N", ("n_train", False): "per sample of N",
+            ("gap", True): "per decade of the gap", ("gap", False): "per σ of gap",
+            ("step", True): "per decade of training steps", ("step", False): "per training step"}[(kind, trend["log_x"])]
+    verdict = {"as stated": f"the trend {source} states ({paper_says}) holds across replicates",
+               "against": f"the rate moves *against* the trend {source} states ({paper_says}) across replicates",
+               "unresolved": f"the replicates do not resolve a trend either way ({source}: {paper_says})"}[resolved(trend)]
     text = (f"Slope of log10 rate {unit}: {trend['mean']:+.3f} [{trend['lo']:+.3f}, {trend['hi']:+.3f}] (95%, "
             f"{len(trend['slopes'])} replicates; one-sided t-test p = {trend['p_one_sided']:.3f}, sign-flip p = "
             f"{trend['p_sign_flip']:.3f}; {trend['n_agree']} of {len(trend['slopes'])} replicates slope the "
@@ -179,8 +197,11 @@ def numbers(trend: dict, pts) -> dict:
     ``p_sign_flip``, ``n_agree``, ``n_replicates``, ``fold``, ``fold_lo``, ``fold_hi``, ``verdict``,
     ``n_models``, ``n_passed``, ``n_samples`` (per model), ``rate_first`` / ``rate_last`` (mean rates at
     the smallest and largest swept value), ``replicate_spread`` (the largest ratio of two replicates' rates
-    at one swept value) and ``value_spread`` (the largest ratio of two swept values' mean rates)."""
+    at one swept value), ``value_spread`` (the largest ratio of two swept values' mean rates), the gate at the
+    largest value (``last_n_passed``, ``last_within``, ``last_median_spread``, ``last_worst_spread``) and
+    ``first_all_passed``, the smallest value at which every replicate passes (NaN if none)."""
     rows = by_value(pts)
+    every = [r["x"] for r in rows if r["n_passed"] == r["n_seeds"]]
     spread = max(max(r["rates"]) / max(min(r["rates"]), 1e-12) for r in rows)
     means = [r["mean"] for r in rows]
     return {"slope": trend["mean"], "slope_lo": trend["lo"], "slope_hi": trend["hi"], "p": trend["p_one_sided"],
@@ -188,4 +209,42 @@ def numbers(trend: dict, pts) -> dict:
             "fold": trend["fold"], "fold_lo": trend["fold_lo"], "fold_hi": trend["fold_hi"],
             "verdict": resolved(trend), "n_models": len(pts), "n_passed": sum(p["passed"] for p in pts),
             "n_samples": min(p["n"] for p in pts), "rate_first": rows[0]["mean"], "rate_last": rows[-1]["mean"],
-            "replicate_spread": spread, "value_spread": max(means) / max(min(means), 1e-12)}
+            "replicate_spread": spread, "value_spread": max(means) / max(min(means), 1e-12),
+            "last_n_passed": rows[-1]["n_passed"], "last_within": rows[-1]["within"],
+            "last_median_spread": rows[-1]["median_spread"], "last_worst_spread": rows[-1]["worst_spread"],
+            "first_all_passed": every[0] if every else math.nan}
+
+
+@dataclass
+class Study:
+    """A replicated sweep as a chapter reads it: the :func:`points` of its records (``kind``), the
+    :func:`fit` of their ``trend``, and the chapter's table, reading (against ``says``, the direction that
+    ``source`` states), glue numbers and figure (x axis ``x_label``) as methods."""
+
+    points: list
+    trend: dict
+    kind: str
+    says: str
+    x_label: str
+    source: str = "the paper"
+
+    def table(self, gate_columns: bool = False) -> str:
+        return table(self.points, self.kind, gate_columns)
+
+    def reading(self) -> str:
+        return reading(self.trend, self.kind, self.says, self.source)
+
+    def numbers(self) -> dict:
+        return numbers(self.trend, self.points)
+
+    def plot(self):
+        from .plots import plot_replicated_sweep
+        return plot_replicated_sweep([(self.x_label, self.points, self.trend)])
+
+
+def study(records, kind: str, says: str, x_label: str, log_x: bool = True, direction: str = "less",
+          source: str = "the paper") -> Study:
+    """The :class:`Study` of ``toy_model`` records swept over ``kind`` (:data:`X_KINDS`): :func:`points`,
+    then :func:`fit` with ``log_x`` and ``direction``."""
+    pts = points(records, kind)
+    return Study(pts, fit(pts, log_x, direction), kind, says, x_label, source)

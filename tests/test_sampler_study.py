@@ -246,3 +246,30 @@ def test_schedule_numbers():
     nums = ss.schedule_numbers((100, 1000))
     assert nums["sum_beta_100"] == pytest.approx(100 * (1e-3 + 0.2) / 2)
     assert 0 < nums["noise_share_100"] < nums["noise_share_1000"] < 1
+
+
+def test_chapter_numbers_recomputes_each_glued_number_from_its_inputs():
+    rng = np.random.default_rng(0)
+    rows = [{"sampler": s, "steps": t, "seed": seed, "n": 1000, "count": c, "rate": c / 1000,
+             "auroc": (0.5 if t <= 100 else 0.97) + 0.01 * seed}
+            for s in ("DDPM", "DDIM eta=0") for t in (10, 100, 1000) for seed in (0, 1, 2)
+            for c in [int(rng.integers(1, 50)) + (40 if s == "DDIM eta=0" else 0) + (200 if t == 10 else 0)]]
+    exact, learned, auroc = ss.summarise(rows), ss.summarise(rows), ss.summarise(rows, "auroc")
+    cmp = ss.compare(rows, "DDIM eta=0", "DDPM", 1000)
+    learned_rows = [{"sampler": "DDPM", "steps": 1000, "seed": s, "count": c, "n": 10_000, "rate": c / 10_000}
+                    for s, c in ((0, 20), (1, 30))]
+    comparison = ss.matched_comparison([{"seed": s, "count": c, "n": 5_000, "rate": c / 5_000, "tau_0": 20.0 + s}
+                                        for s, c in ((0, 12), (1, 9))], learned_rows)
+    memo = [{"n": 2000, "n_points": 100, "count": 0, "median_distance": 0.01, "baseline_median": 0.02, "ratio": 0.5}]
+    out = ss.chapter_numbers(exact, learned, auroc, cmp, comparison, memo, [{"spec": {"n_samples": 50_000}}],
+                             [{"n": 2_000}])
+    assert (out["n_exact"], out["n_seeds"], out["n_live"], out["n_record"]) == (1000, 3, 2_000, 50_000)
+    ddpm_10 = np.mean([r["rate"] for r in rows if r["sampler"] == "DDPM" and r["steps"] == 10])
+    assert out["exact_ddpm_10"] == pytest.approx(ddpm_10) and out["learned_ddim0_1000_lo"] < out["learned_ddim0_1000"]
+    assert out["auroc_ddpm_1000"] == pytest.approx(0.98) and out["auroc_few_max"] == pytest.approx(0.51)
+    assert out["verdict_steps"].startswith(f"yes: the exact score hallucinates {ddpm_10:.0%} (DDPM) at 10 steps")
+    assert out["verdict_ddim"].startswith("yes: DDIM (eta = 0) hallucinates more in every replicate")
+    assert out["ddim_diff"] == pytest.approx(cmp["mean"]) and out["ddim_agree"] == 3
+    assert out["ratio_min"] == pytest.approx((9 / 5_000) / 0.003) and out["ratio_max"] == pytest.approx(1.2)
+    assert out["tau0_min"] == 20.0 and out["tau0_max"] == 21.0
+    assert out["verdict_memo"] == "no: N = 100: 0 of 2,000 hallucinated" and out["memo_ratio_0"] == 0.5

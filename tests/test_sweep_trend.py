@@ -92,3 +92,41 @@ def test_bad_input_is_named():
         st.fit(st.points(power_law(-0.5), "n_train"), direction="down")
     with pytest.raises(ValueError, match="log_x"):
         st.fit(st.points(power_law(-0.5), "n_train"), log_x=1)
+
+
+def test_step_kind_takes_every_snapshot_of_each_run():
+    def run(seed, counts, passed):
+        rec = record(20_000, seed, 0)
+        rec["result"]["rows"] = [{**record(20_000, seed, c, passed=p)["result"]["rows"][0], "step": step}
+                                 for step, c, p in zip((1_000, 5_000, 20_000), counts, passed)]
+        return {**rec, "precision": "bfloat16" if seed == 0 else "float32"}
+    recs = [run(0, (9_000, 400, 90), (False, True, False)), run(1, (8_000, 500, 110), (False, True, True)),
+            run(2, (10_000, 450, 100), (False, True, True))]
+    pts = st.points(recs, "step")
+    assert [(p["x"], p["seed"]) for p in pts][:3] == [(1_000.0, 0), (1_000.0, 1), (1_000.0, 2)] and len(pts) == 9
+    assert {p["precision"] for p in pts if p["seed"] == 0} == {"bfloat16"}
+    assert len(st.points(recs, "n_train")) == 3                    # the other kinds read each run's last row
+    trend = st.fit(pts, log_x=True, direction="less")
+    assert trend["seeds"] == [1, 2] and (20_000.0, 0) in trend["excluded"]     # replicate 0: one gated snapshot
+    rows = st.by_value(pts)
+    assert rows[-1]["n_passed"] == 2 and rows[-1]["within"] == pytest.approx(0.99)
+    text = st.table(pts, "step", gate_columns=True)
+    assert "| 20,000 steps | 0.045% * | 0.055% | 0.050% |" in text and "1.00 / 1.10 | 2 of 3 |" in text
+    assert "per decade of training steps" in st.reading(trend, "step", "longer training, less interpolation")
+    with pytest.raises(ValueError, match="gate_columns"):
+        st.table(pts, "step", gate_columns="yes")
+
+
+def test_study_bundles_points_trend_and_the_chapter_views():
+    recs = power_law(-0.5, noise=(0.1, -0.05, 0.02))
+    s = st.study(recs, "n_train", "fewer samples, more interpolation", "N", source="this chapter")
+    pts = st.points(recs, "n_train")
+    assert s.points == pts and s.trend == st.fit(pts) and s.table() == st.table(pts, "n_train")
+    assert s.numbers() == st.numbers(s.trend, pts) and len(s.plot().axes) == 1
+    assert "the trend this chapter states (fewer samples, more interpolation) holds" in s.reading()
+    nums = s.numbers()
+    assert nums["first_all_passed"] == 1_000 and nums["last_n_passed"] == 3 and nums["last_median_spread"] == 1.0
+    one_fails = [{**p, "passed": p["seed"] != 0} for p in pts]          # replicate 0 fails everywhere
+    assert math.isnan(st.numbers(s.trend, one_fails)["first_all_passed"])
+    later = [{**p, "passed": p["seed"] != 0 or p["x"] > 1_000} for p in pts]
+    assert st.numbers(s.trend, later)["first_all_passed"] == 10_000
