@@ -545,7 +545,8 @@ def plot_temperature_curve(summary: list, matched: dict | None = None) -> Figure
 def plot_replicated_sweep(panels) -> Figure:
     """One panel per ``(x_label, points, trend)`` of :mod:`mode_interp.sweep_trend`: each replicate's
     hallucinated fraction (open marks: models that fail the gate), the mean over replicates with its 95%
-    interval across them, and the fitted trend (the replicates' mean slope and intercept) on log axes."""
+    interval across them, and the fitted trend (the replicates' mean slope and intercept; none where
+    ``trend`` is None) on log axes."""
     from .sweep_trend import by_value
 
     fig = Figure(figsize=(5.2 * len(panels), 3.8), layout="constrained")
@@ -557,12 +558,13 @@ def plot_replicated_sweep(panels) -> Figure:
                        facecolors=[f"C{i + 1}" if p["passed"] else "none" for p in mine], label=f"replicate {s}")
         rows = by_value(pts)
         _seed_errorbar(ax, [r["x"] for r in rows], rows, color=MODEL_COLOR, label="mean (95% across replicates)")
-        u = np.linspace(trend["x_min"], trend["x_max"], 50)
-        a, b = np.mean(trend["intercepts"]), trend["mean"]
-        ax.plot(u, 10 ** (a + b * (np.log10(u) if trend["log_x"] else u)), "--", color="k", lw=1,
-                label=f"fit: slope {b:+.2f} [{trend['lo']:+.2f}, {trend['hi']:+.2f}]")
+        if trend is not None:
+            u = np.linspace(trend["x_min"], trend["x_max"], 50)
+            a, b = np.mean(trend["intercepts"]), trend["mean"]
+            ax.plot(u, 10 ** (a + b * (np.log10(u) if trend["log_x"] else u)), "--", color="k", lw=1,
+                    label=f"fit: slope {b:+.2f} [{trend['lo']:+.2f}, {trend['hi']:+.2f}]")
         ax.set_yscale("log")
-        if trend["log_x"]:
+        if trend is None or trend["log_x"]:
             ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("hallucinated fraction (> 5σ)")

@@ -89,7 +89,8 @@ def settled(rows_, losses, loss_tol: float = 0.02, z: float = 3.29) -> dict:
 
 
 def _label_cells(row: dict, z: float) -> list:
-    """Each label's rate with its Wilson interval at ``z``, then the count of images with >= 2 copies."""
+    """Each label's rate with its Wilson interval at ``z``, then the count of doubled columns (a column with
+    >= 2 copies of its shape; one image may hold several)."""
     cells = []
     for label in LABELS:
         rate, lo, hi = _rate(row, label, z)
@@ -99,7 +100,7 @@ def _label_cells(row: dict, z: float) -> list:
 
 def compare_table(named: dict, z: float = 3.29) -> str:
     """Markdown: one row per ``{label: row}`` (snapshots of different runs, e.g. two resolutions), each
-    label's rate with its Wilson interval, the >= 2-copies count, and the two-proportion z of its
+    label's rate with its Wilson interval, the doubled-column count, and the two-proportion z of its
     hallucinated rate against the first row's (two runs: sampling noise only, not run-to-run spread)."""
     check_instance("named", named, dict, " {label: shapes_model row}")
     if not named:
@@ -109,7 +110,7 @@ def compare_table(named: dict, z: float = 3.29) -> str:
     for i, (name, r) in enumerate(named.items()):
         zv = two_proportion_z(first["hallucinated_count"], first["n_generated"], r["hallucinated_count"], r["n_generated"])
         body.append([name, f"{r['step']:,}", *_label_cells(r, z), "–" if i == 0 else f"{zv:+.2f}"])
-    return markdown_table(["model", "training steps", *LABELS, "≥ 2 copies in a column",
+    return markdown_table(["model", "training steps", *LABELS, "doubled columns (≥ 2 copies of its shape)",
                            "z, hallucinated vs the first row"], body)
 
 
@@ -120,10 +121,11 @@ def beside_numbers(row: dict, base: dict, z: float = 3.29) -> dict:
     """Glue for a model shown beside another at the same training step (chapter 3: the 64x64 model beside the
     32x32 run, prefix ``ch3_res64_``): its ``step``; each label's rate with its Wilson interval at ``z`` and the
     base's rate (``base_<label>``); ``gate``, "passes" or "fails" the chapter's quality gate (at least
-    ``VALID_GATE`` of its images valid), ``reading``, what that allows its hallucinated share to say, and
-    ``status`` (a few words for a summary table); the
+    ``VALID_GATE`` = ``gate_min`` of its images valid), ``reading``, a sentence on what that allows its
+    hallucinated share to say, and ``status`` (a few words for a summary table); the
     two-proportion ``z`` of its hallucinated rate against the base's (two runs: sampling noise only); and
-    ``train_hours`` and ``step_cost`` (its training seconds over the base's, at the same step)."""
+    ``train_hours`` and ``step_cost`` (its training seconds over the base's, at the same step: wall times of two
+    runs, each on one thread of a machine shared with other jobs)."""
     check_instance("row", row, dict, " (a shapes_model row)")
     check_instance("base", base, dict, " (a shapes_model row)")
     if row["step"] != base["step"]:
@@ -136,11 +138,17 @@ def beside_numbers(row: dict, base: dict, z: float = 3.29) -> dict:
         out[label], out[f"{label}_lo"], out[f"{label}_hi"] = _rate(row, label, z)
         out[f"base_{label}"] = _rate(base, label, z)[0]
     passed = out["valid"] >= VALID_GATE
-    out["gate"] = "passes" if passed else "fails"
-    out["reading"] = ("gated, one run: its hallucinated share is shown beside the other, not asserted" if passed else
-                      "under-trained: its hallucinated share mixes mode interpolation with unfinished images, "
-                      "and is not used for any claim")
-    out["status"] = "shown (one run)" if passed else f"under-trained at {row['step']:,} steps"
+    out["gate"], out["gate_min"] = "passes" if passed else "fails", VALID_GATE
+    out["reading"] = ("It is one run: its hallucinated share is shown beside the others, not asserted." if passed else
+                      "Its hallucinated share is therefore not used for any claim; how much longer it must train "
+                      "to pass the gate is not measured here.")
+    out["status"] = (f"passes the quality gate at {row['step']:,} steps (one run, shown)" if passed else
+                     f"fails the quality gate at {row['step']:,} steps: no claim")
+    return _floats(out)
+
+
+def _floats(out: dict) -> dict:
+    """``out`` with numpy scalars turned into Python floats (glue-friendly)."""
     return {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in out.items()}
 
 
@@ -148,7 +156,7 @@ def table(rows_, losses, z: float = 3.29) -> str:
     """Markdown: per snapshot, the loss and each label's rate with its Wilson interval at ``z``."""
     body = [[f"{r['step']:,}", f"{loss_at(losses, r['step']):.4f}", *_label_cells(r, z)] for r in rows_]
     return markdown_table(["training steps", "loss (last 1,000 steps)", *[f"{n}" for n in LABELS],
-                           "≥ 2 copies in a column"], body)
+                           "doubled columns (≥ 2 copies of its shape)"], body)
 
 
 def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> dict:
@@ -195,7 +203,7 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
                                         same[0]["hallucinated_count"], same[0]["n_generated"])
         out["ref_verdict"] = (f"no difference resolved (|z| < {z})" if abs(out["ref_z"]) < z
                               else f"a difference (|z| >= {z})")
-    return {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in out.items()}
+    return _floats(out)
 
 
 def claims(rows_, losses, z: float = 3.29) -> tuple:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_bool, check_choice, check_records
+from ._validate import check_bool, check_choice, check_instance, check_records
 from .report import markdown_table
 from .stats import mean_interval, paired_test
 
@@ -70,8 +70,9 @@ def _point(rec: dict, row: dict, x: float) -> dict:
     h, g = row["hallucination"], row["gate"]
     return {"x": x, "seed": rec["spec"].get("seed", 0), "count": h["count"], "n": h["n"], "rate": h["rate"],
             "lo": h["lo"], "hi": h["hi"], "true_rate": h["true_rate"], "passed": g["passed"], "within": g["within"],
-            "median_spread": g["median_spread_ratio"], "worst_spread": g["worst_spread_ratio"], "blurred": g["blurred"], "step": row["step"],
-            "precision": rec.get("precision", "float32")}
+            "median_spread": g["median_spread_ratio"], "worst_spread": g["worst_spread_ratio"],
+            "blurred": g["blurred"], "step": row["step"],
+            "precision": rec.get("precision", "not recorded")}
 
 
 def by_value(pts) -> list:
@@ -175,9 +176,10 @@ def reading(trend: dict, kind: str, paper_says: str, source: str = "the paper") 
     replicates that agree, models left out by the gate, and the verdict against ``paper_says``, the
     direction that ``source`` states."""
     check_choice("kind", kind, X_KINDS)
-    unit = {("n_train", True): "per decade of N", ("n_train", False): "per sample of N",
+    unit = {("n_train", True): "per decade of N", ("n_train", False): "per unit of N",
             ("gap", True): "per decade of the gap", ("gap", False): "per σ of gap",
-            ("step", True): "per decade of training steps", ("step", False): "per training step"}[(kind, trend["log_x"])]
+            ("step", True): "per decade of training steps",
+            ("step", False): "per training step"}[(kind, trend["log_x"])]
     verdict = {"as stated": f"the trend {source} states ({paper_says}) holds across replicates",
                "against": f"the rate moves *against* the trend {source} states ({paper_says}) across replicates",
                "unresolved": f"the replicates do not resolve a trend either way ({source}: {paper_says})"}[resolved(trend)]
@@ -192,22 +194,27 @@ def reading(trend: dict, kind: str, paper_says: str, source: str = "the paper") 
     return text + f" Verdict: {verdict}."
 
 
-def numbers(trend: dict, pts) -> dict:
-    """The named numbers of a trend that a chapter glues: ``slope``, ``slope_lo``, ``slope_hi``, ``p``,
+def numbers(trend: dict | None, pts) -> dict:
+    """The named numbers of a trend that a chapter glues (with ``trend`` None, e.g. a single replicate, only
+    those of the points): ``slope``, ``slope_lo``, ``slope_hi``, ``p``,
     ``p_sign_flip``, ``n_agree``, ``n_replicates``, ``fold``, ``fold_lo``, ``fold_hi``, ``verdict``,
     ``n_models``, ``n_passed``, ``n_samples`` (per model), ``rate_first`` / ``rate_last`` (mean rates at
     the smallest and largest swept value), ``replicate_spread`` (the largest ratio of two replicates' rates
     at one swept value), ``value_spread`` (the largest ratio of two swept values' mean rates), the gate at the
     largest value (``last_n_passed``, ``last_within``, ``last_median_spread``, ``last_worst_spread``) and
-    ``first_all_passed``, the smallest value at which every replicate passes (NaN if none)."""
+    ``first_all_passed``, the smallest value at which every replicate passes (NaN if none), ``n_seeds``,
+    ``n_values`` and the smallest and largest values ``x_first`` / ``x_last``."""
     rows = by_value(pts)
     every = [r["x"] for r in rows if r["n_passed"] == r["n_seeds"]]
     spread = max(max(r["rates"]) / max(min(r["rates"]), 1e-12) for r in rows)
     means = [r["mean"] for r in rows]
-    return {"slope": trend["mean"], "slope_lo": trend["lo"], "slope_hi": trend["hi"], "p": trend["p_one_sided"],
-            "p_sign_flip": trend["p_sign_flip"], "n_agree": trend["n_agree"], "n_replicates": len(trend["slopes"]),
-            "fold": trend["fold"], "fold_lo": trend["fold_lo"], "fold_hi": trend["fold_hi"],
-            "verdict": resolved(trend), "n_models": len(pts), "n_passed": sum(p["passed"] for p in pts),
+    fitted = {} if trend is None else {
+        "slope": trend["mean"], "slope_lo": trend["lo"], "slope_hi": trend["hi"], "p": trend["p_one_sided"],
+        "p_sign_flip": trend["p_sign_flip"], "n_agree": trend["n_agree"], "n_replicates": len(trend["slopes"]),
+        "fold": trend["fold"], "fold_lo": trend["fold_lo"], "fold_hi": trend["fold_hi"], "verdict": resolved(trend)}
+    return {**fitted, "n_models": len(pts), "n_passed": sum(p["passed"] for p in pts),
+            "n_seeds": len({p["seed"] for p in pts}), "n_values": len(rows), "x_first": rows[0]["x"],
+            "x_last": rows[-1]["x"],
             "n_samples": min(p["n"] for p in pts), "rate_first": rows[0]["mean"], "rate_last": rows[-1]["mean"],
             "replicate_spread": spread, "value_spread": max(means) / max(min(means), 1e-12),
             "last_n_passed": rows[-1]["n_passed"], "last_within": rows[-1]["within"],
@@ -215,36 +222,80 @@ def numbers(trend: dict, pts) -> dict:
             "first_all_passed": every[0] if every else math.nan}
 
 
+REPLICATE_FIELDS = ("seed", "data_seed", "precision")   # what may differ between replicates of one training run
+
+
 @dataclass
 class Study:
     """A replicated sweep as a chapter reads it: the :func:`points` of its records (``kind``), the
-    :func:`fit` of their ``trend``, and the chapter's table, reading (against ``says``, the direction that
-    ``source`` states), glue numbers and figure (x axis ``x_label``) as methods."""
+    :func:`fit` of their ``trend`` (None when nothing is fitted: no direction ``says`` is stated, or a single
+    replicate), the first record's model ``recipe``, and the chapter's table, reading (against ``says``, the
+    direction that ``source`` states), glue numbers and figure (x axis ``x_label``) as methods."""
 
     points: list
-    trend: dict
+    trend: dict | None
     kind: str
-    says: str
     x_label: str
+    recipe: dict
+    says: str | None = None
     source: str = "the paper"
+    log_x: bool = True
 
     def table(self, gate_columns: bool = False) -> str:
         return table(self.points, self.kind, gate_columns)
 
     def reading(self) -> str:
+        if self.trend is None:
+            n = len({p["seed"] for p in self.points})
+            why = "no direction is stated, so none is tested" if self.says is None else "a single replicate"
+            return (f"No trend across replicates is fitted ({why}; {n} replicate{'' if n == 1 else 's'}), "
+                    "and none is claimed.")
         return reading(self.trend, self.kind, self.says, self.source)
 
     def numbers(self) -> dict:
-        return numbers(self.trend, self.points)
+        """:func:`numbers`, plus ``first_all_passed_text`` (the value in words, or "none of them"),
+        ``precisions`` (of the records, comma-separated) and the first record's scalar model fields as
+        ``recipe_<field>`` (with ``recipe_epochs`` = steps x batch / N)."""
+        out = numbers(self.trend, self.points)
+        every = out["first_all_passed"]
+        recipe = {f"recipe_{k}": v for k, v in self.recipe.items() if isinstance(v, (int, float, str))}
+        if {"steps", "batch_size", "n_train"} <= set(self.recipe):
+            recipe["recipe_epochs"] = self.recipe["steps"] * self.recipe["batch_size"] / self.recipe["n_train"]
+        return {**out, **recipe, "precisions": ", ".join(sorted({p["precision"] for p in self.points})),
+                "first_all_passed_text": _x_text(every, self.kind) if math.isfinite(every) else "none of them"}
 
     def plot(self):
         from .plots import plot_replicated_sweep
-        return plot_replicated_sweep([(self.x_label, self.points, self.trend)])
+        fig = plot_replicated_sweep([(self.x_label, self.points, self.trend)])
+        if not self.log_x:
+            fig.axes[0].set_xscale("linear")
+        return fig
 
 
-def study(records, kind: str, says: str, x_label: str, log_x: bool = True, direction: str = "less",
+def study(records, kind: str, x_label: str, says: str | None = None, log_x: bool = True, direction: str = "less",
           source: str = "the paper") -> Study:
     """The :class:`Study` of ``toy_model`` records swept over ``kind`` (:data:`X_KINDS`): :func:`points`,
-    then :func:`fit` with ``log_x`` and ``direction``."""
+    then, where a direction ``says`` is stated and the records hold two replicates or more, :func:`fit` with
+    ``log_x`` and ``direction``. With ``kind="step"`` the records must be replicates of one training run:
+    their models may differ only in :data:`REPLICATE_FIELDS`."""
+    check_choice("kind", kind, X_KINDS)
+    check_instance("x_label", x_label, str)
+    if says is not None:
+        check_instance("says", says, str, " or None")
+    check_bool("log_x", log_x)
+    check_choice("direction", direction, ("less", "greater"))
+    records = check_records("records", records, "toy_model")
+    if not records:
+        raise ValueError("records is empty")
+    if kind == "step":
+        first = records[0]["spec"]["model"]
+        for rec in records[1:]:
+            model = rec["spec"]["model"]
+            for field in sorted((set(first) | set(model)) - set(REPLICATE_FIELDS)):
+                if model.get(field) != first.get(field):
+                    raise ValueError(f"records must be replicates of one training run: model.{field} is "
+                                     f"{model.get(field)!r} in one and {first.get(field)!r} in another")
     pts = points(records, kind)
-    return Study(pts, fit(pts, log_x, direction), kind, says, x_label, source)
+    fitted = says is not None and len({p["seed"] for p in pts}) >= 2
+    return Study(pts, fit(pts, log_x, direction) if fitted else None, kind, x_label, dict(records[0]["spec"]["model"]),
+                 says, source, log_x)

@@ -127,12 +127,12 @@ def test_beside_numbers_recomputes_rates_and_names_an_under_trained_model():
     rate, lo, hi = 0.18, *wilson_interval(180, 1000, 3.29)
     assert (out["hallucinated"], out["hallucinated_lo"], out["hallucinated_hi"]) == pytest.approx((rate, lo, hi))
     assert out["base_hallucinated"] == pytest.approx(0.08) and out["valid"] == pytest.approx(0.36)
-    assert out["gate"] == "fails" and out["reading"].startswith("under-trained")
-    assert out["status"] == "under-trained at 3,000 steps"
+    assert out["gate"] == "fails" and out["reading"].startswith("Its hallucinated share is therefore not used")
+    assert out["status"] == "fails the quality gate at 3,000 steps: no claim" and out["gate_min"] == st.VALID_GATE
     assert out["step_cost"] == pytest.approx(5.0) and out["train_hours"] == pytest.approx(1.25)
     assert out["z"] == pytest.approx(two_proportion_z(80, 1000, 180, 1000))
     good = st.beside_numbers({**_row(3000, 40, valid=500), "train_seconds": 900.0}, base)
-    assert good["gate"] == "passes" and good["reading"].startswith("gated, one run")   # 50% valid is the gate's edge
+    assert good["gate"] == "passes" and good["reading"].startswith("It is one run")   # 50% valid is the gate's edge
     with pytest.raises(ValueError, match="base must be measured at the row's step 3,000"):
         st.beside_numbers(low, {**base, "step": 6000})
     with pytest.raises(TypeError, match="row"):
