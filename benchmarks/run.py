@@ -10,10 +10,11 @@ timed over ``--steps`` reverse steps of the 2-D toy MLP and reported as samples/
 1000-step chain (a step's cost does not depend on t); a compiled variant's compile time (its first call)
 is reported apart, with the number of samples at which it pays for itself. A variant asked for bfloat16
 on a CPU without native bfloat16 runs float32 (the engine's fallback): its row says so (``ran_as``).
-Peak memory of the last-10-step x0_hat window for 500k samples runs in a fresh subprocess (VmHWM).
+The chunk rows time eager float32 sampling of the 1-D and 2-D MLPs at several chunk sizes against the
+sampler's default (:data:`mode_interp.diffusion.CHUNK_SIZE`). Peak memory of the last-10-step x0_hat window for 500k samples runs in a fresh subprocess (VmHWM).
 
-Output: a table on stdout, and with ``--json`` a list of rows with ``kind`` ("sampling" | "training" |
-"memory"), ``batch``, ``variant``, ``ran_as``, ``per_second`` (samples/s) or ``s_per_step``,
+Output: a table on stdout, and with ``--json`` a list of rows with ``kind`` ("sampling" | "chunk" |
+"training" | "memory"), ``batch``, ``variant``, ``ran_as``, ``per_second`` (samples/s) or ``s_per_step``,
 ``ratio_vs_plain``, each with the machine's description (torch, threads, CPU capability, native bfloat16).
 """
 
@@ -32,9 +33,10 @@ import torch
 
 import mode_interp as mi
 from mode_interp import precision as P
+from mode_interp.diffusion import CHUNK_SIZE
 from mode_interp.models import ToyMLP
 from mode_interp.plain import plain_eps, plain_sample
-from mode_interp.report import benchmark_table as table
+from mode_interp.report import benchmark_table as table, markdown_table
 
 FULL_T = 1000
 VARIANTS = {"float32": ("float32", False), "float32+compile": ("float32", True),
@@ -98,6 +100,25 @@ def sampling(batch: int, steps: int, repeats: int, chunk: int) -> list:
     return rows
 
 
+def chunks(batch: int, steps: int, repeats: int, sizes=(256, CHUNK_SIZE, 2_048, 8_192)) -> list:
+    """Eager float32 sampling of the 1-D and 2-D toy MLPs with the batch cut into chunks of each size
+    (alternated, best of ``repeats``): the sampler's default chunk against the others on this CPU's caches."""
+    schedule = mi.linear_schedule(T=steps)
+    rows = []
+    for dim in (1, 2):
+        eps = ToyMLP(dim).eps_for_sampling("float32")
+        times = {c: [] for c in sizes}
+        for _ in range(repeats):
+            for c in sizes:
+                times[c].append(best_of(lambda: mi.sample(eps, batch, dim, schedule, torch.Generator().manual_seed(0),
+                                                          chunk_size=c), 1))
+        t = {c: min(v) for c, v in times.items()}
+        rows += [{"kind": "chunk", "batch": batch, "dim": dim, "chunk": c, "default": c == CHUNK_SIZE,
+                  "per_second": batch / (t[c] * FULL_T / steps), "ratio_vs_default": t[CHUNK_SIZE] / t[c]}
+                 for c in sizes]
+    return rows
+
+
 def training(batch: int, steps: int, repeats: int) -> list:
     schedule = mi.linear_schedule()
     x0 = mi.grid_25().sample(batch, torch.Generator().manual_seed(0))
@@ -144,7 +165,7 @@ def window_memory(n: int, T: int) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="reverse steps timed per sampling run")
-    parser.add_argument("--chunk", type=int, default=2048, help="chunk size of the engine's sampler")
+    parser.add_argument("--chunk", type=int, default=CHUNK_SIZE, help="chunk size of the engine's sampler")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--readme", help="rewrite the table between the benchmark-table markers of this file")
@@ -155,6 +176,11 @@ def main():
     for batch in ((2_000,) if q else (10_000, 100_000)):
         rows += sampling(batch, 5 if q else args.steps, 1 if q else 2, args.chunk)
         print(table(rows[-5:]), flush=True)
+    rows += chunks(2_000 if q else 50_000, 3 if q else 20, 1 if q else 3)
+    print(markdown_table(["samples", "dim", "chunk (rows)", "speed", "vs the default chunk"],
+                         [[f"{r['batch']:,}", r["dim"], f"{r['chunk']:,}" + (" (default)" if r["default"] else ""),
+                           f"{r['per_second']:,.0f} samples/s", f"{r['ratio_vs_default']:.2f}x"]
+                          for r in rows if r["kind"] == "chunk"]), flush=True)
     rows += training(2_000 if q else 10_000, 3 if q else 10, 1 if q else 3)
     r = window_memory(20_000 if q else 500_000, 12 if q else 50)
     rows.append(r)

@@ -6,7 +6,7 @@ import pytest
 
 from mode_interp import sweep as S
 from mode_interp.experiments import models, records
-from mode_interp.train import ToyConfig, load_or_train
+from mode_interp.train import ToyConfig, TrainedModel, load_or_train
 
 MODEL = {"n_train": 400, "batch_size": 100, "steps": 30, "width": 16}
 
@@ -32,6 +32,23 @@ def test_a_record_measures_every_snapshot_as_its_own_run(tmp_path, monkeypatch):
     assert rec["computed_seconds"] > 0 and rec["precision"] == "float32"
     again = records.run("toy_model", spec, directory=tmp_path / "out")
     assert again["from_cache"] and again["result"] == rec["result"]
+
+
+def test_a_stopped_run_resumes_at_the_first_snapshot_not_yet_sampled(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path / "cache"))
+    spec = models.ToyModel.from_dict({"model": MODEL, "at_steps": [10, 20], "n_samples": 300, "hal_window": 5})
+    first = records.compute("toy_model", spec)["result"]["rows"]
+    stored = sorted((tmp_path / "cache").glob("toy-samples-*.pt"))
+    assert len(stored) == 3              # one file of samples per snapshot
+    drawn, real = [], TrainedModel.sample
+    monkeypatch.setattr(TrainedModel, "sample", lambda self, *a, **k: drawn.append(self.config.steps) or real(self, *a, **k))
+    stored[0].unlink()                   # one snapshot's samples lost: only that one is drawn again
+    again = records.compute("toy_model", spec)["result"]["rows"]
+    assert len(drawn) == 1 and [r.pop("source") for r in again] == ["local cache"] * 3
+    assert again == [{k: v for k, v in r.items() if k != "source"} for r in first]
+    # another sample seed is another chain, drawn for every snapshot
+    records.compute("toy_model", models.ToyModel.from_dict({**spec.to_dict(), "sample_seed": 1}))
+    assert sorted(drawn[1:]) == [10, 20, 30]
 
 
 def test_hal_window_adds_the_detector_per_mode_and_keeps_the_old_keys(tmp_path, monkeypatch):

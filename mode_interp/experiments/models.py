@@ -4,7 +4,9 @@ Replicate ``seed`` draws its training set with ``data_seed + seed``, its initial
 with ``model.seed + seed`` and its samples with ``sample_seed + seed`` (replicate 0 is ``model`` itself).
 The run trains to ``model.steps`` once, storing a snapshot at every other step of ``at_steps``
 (:func:`mode_interp.train.train`: a snapshot *is* the shorter run), and each step's model is measured on
-``n_samples`` samples (``compile``: through :func:`torch.compile`, recorded as ``compiled``) by :func:`measure`, the one definition of a toy model's numbers:
+``n_samples`` samples (``compile``: through :func:`torch.compile`, recorded as ``compiled``; each
+snapshot's samples are kept in the cache folder by :func:`samples`, so a stopped run resumes at the first
+snapshot not yet sampled) by :func:`measure`, the one definition of a toy model's numbers:
 
 * ``hallucinated`` (farther than ``k_label`` sigma from every mode) with its count and Wilson interval
   at ``z``, beside the true mixture's own rate;
@@ -19,6 +21,7 @@ The run trains to ``model.steps`` once, storing a snapshot at every other step o
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, replace
 
@@ -26,7 +29,9 @@ import numpy as np
 import torch
 
 from .._validate import check_bool, check_float, check_int
+from ..cache import load_or_create
 from ..detect import WindowVariance
+from ..precision import DEFAULT_SAMPLING, resolve
 from ..train import ToyConfig, load_or_train
 from .records import Experiment, register, spec_dict, spec_from_dict
 
@@ -186,18 +191,42 @@ def run(spec: ToyModel) -> tuple:
     for step in spec.at_steps:
         trained = final if step == config.steps else load_or_train(config.at_step(step), progress=False,
                                                                     snapshots=())
-        start = time.perf_counter()
-        stream = WindowVariance(spec.n_samples, config.dim, spec.hal_window, diverged=True) if spec.hal_window else None
-        result = trained.sample(spec.n_samples, spec.sample_seed + spec.seed, compile=spec.compile, observer=stream)
-        sample_seconds = time.perf_counter() - start
-        hal = stream.hal() if stream is not None else None
+        drawn = samples(trained, spec)
         rows.append({"step": step, "final_loss": trained.losses[-1] if trained.losses else None,
-                     "train_seconds": round(trained.seconds, 1), "sample_seconds": round(sample_seconds, 1),
-                     "source": trained.source, **measure(result.x0, config, spec.k_label, spec.k_gate, spec.z, hal)})
-        seconds += sample_seconds
-    info = {"precision": final.precision, "sample_precision": result.precision, "compiled": result.compiled,
+                     "train_seconds": round(trained.seconds, 1), "sample_seconds": round(drawn["seconds"], 1),
+                     "source": trained.source,
+                     **measure(drawn["x0"], config, spec.k_label, spec.k_gate, spec.z, drawn["hal"])})
+        seconds += drawn["seconds"]
+    info = {"precision": final.precision, "sample_precision": drawn["precision"], "compiled": drawn["compiled"],
             "computed_seconds": round(final.seconds + seconds, 1)}
     return {"rows": rows}, info
+
+
+def samples(trained, spec: ToyModel) -> dict:
+    """One snapshot's ``n_samples`` samples ``x0`` (with ``hal_window``, their Hal scores ``hal``, else None),
+    the wall ``seconds`` the chain took and the ``precision`` / ``compiled`` it ran with.
+
+    Stored in the cache folder under the model's weights (their SHA-256) and every setting of the chain, so
+    a run stopped while it measures its snapshots resumes at the first snapshot not yet sampled (200k samples
+    of a 1-D snapshot take ~23 minutes on one float32 CPU thread); the numbers are always measured afresh
+    from the stored samples, so a change to :func:`measure` never meets stale numbers."""
+    weights = hashlib.sha256()
+    for name, tensor in trained.model.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+    key = {"toy_samples": trained.config.to_dict(), "weights": weights.hexdigest(), "n_samples": spec.n_samples,
+           "seed": spec.sample_seed + spec.seed, "compile": spec.compile, "hal_window": spec.hal_window,
+           "precision": resolve(DEFAULT_SAMPLING)}
+
+    def draw() -> dict:
+        start = time.perf_counter()
+        stream = (WindowVariance(spec.n_samples, trained.config.dim, spec.hal_window, diverged=True)
+                  if spec.hal_window else None)
+        result = trained.sample(spec.n_samples, key["seed"], compile=spec.compile, observer=stream)
+        return {"x0": result.x0, "hal": stream.hal() if stream is not None else None,
+                "seconds": time.perf_counter() - start, "precision": result.precision, "compiled": result.compiled}
+
+    return load_or_create(key, draw, name="toy-samples")[0]
 
 
 register(Experiment("toy_model", ToyModel, run,
