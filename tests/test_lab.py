@@ -62,7 +62,12 @@ def test_a_chapter_runs_live_and_its_slider_moves_the_figure(tmp_path):
             page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}")
             page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook')",
                                    timeout=120_000)
-            page.wait_for_timeout(5_000)                            # the kernel starts
+            # the kernel is connected and idle (a run-all sent while it still starts can be lost)
+            page.wait_for_function("() => { const w = window.jupyterapp.shell.currentWidget;"
+                                   " const k = w && w.sessionContext && w.sessionContext.session"
+                                   " && w.sessionContext.session.kernel;"
+                                   " return k && k.connectionStatus === 'connected' && k.status === 'idle'; }",
+                                   timeout=180_000)
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             images = page.locator(".jp-OutputArea-output .widget-vbox img")
             for _ in range(120):                                     # up to 10 minutes for the cells
