@@ -7,9 +7,6 @@ BOOK_HTML := _build/html
 # FULL=1 runs the chapters at paper scale; the default is the reduced FAST mode.
 FULL ?= 0
 FAST_ENV := MODE_INTERP_FAST=$(if $(filter 1,$(FULL)),0,1)
-# chapters executed at a time by `make book` (one torch thread each: mode_interp.book_build), the longest first
-BOOK_JOBS ?= 2
-BOOK_FIRST := book/02_learned_score_smoothing.ipynb book/04_variance_detector.ipynb book/03_shapes_hallucinations.ipynb
 # test processes (pytest-xdist; each file's tests stay in one process, one torch thread each: tests/conftest.py)
 TEST_JOBS ?= 2
 CHAPTER ?= 01
@@ -26,9 +23,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	touch $(STAMP)
 
 book: venv
-	$(FAST_ENV) $(BIN)/python -m mode_interp.book_build --jobs $(BOOK_JOBS) --cache _build/.jupyter_cache \
-	  $(BOOK_FIRST) $(filter-out $(BOOK_FIRST),$(sort $(wildcard book/*.ipynb)))
-	$(FAST_ENV) $(BIN)/jupyter-book build . --all -W --keep-going --path-output .
+	$(FAST_ENV) $(BIN)/jupyter-book build . -W --keep-going --path-output .
 	@echo "Book written to $(CURDIR)/$(BOOK_HTML)/index.html"
 	@echo "Serve it (widgets need http): $(BIN)/python -m http.server -d $(BOOK_HTML) 8000, then open http://127.0.0.1:8000"
 
