@@ -204,8 +204,9 @@ class SampleResult:
     compiled: bool = False
 
 
-CHUNK_SIZE = 512   # rows per eps evaluation: a width-128 activation block (256 KiB) stays in a 512 KiB L2 cache;
-                   # on such a CPU 512 rows sample ~1.35x faster than 2,048 (benchmarks/run.py, "chunk" rows)
+CHUNK_SIZE = 2048  # rows per eps evaluation. On one torch thread 512 rows (a 256 KiB activation block, inside a
+                   # 512 KiB L2) sample ~1.35x faster on an AVX2 EPYC, but on two threads the book's chapter 2 ran
+                   # 1.4x slower with 512 than with 2,048 (benchmarks/run.py, "chunk" rows, compares them)
 
 
 def _chunked_eps(eps_fn: EpsFn, x: torch.Tensor, t: int, chunk_size: int) -> torch.Tensor:
