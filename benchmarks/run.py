@@ -100,7 +100,7 @@ def sampling(batch: int, steps: int, repeats: int, chunk: int) -> list:
     return rows
 
 
-def chunks(batch: int, steps: int, repeats: int, sizes=(256, CHUNK_SIZE, 2_048, 8_192)) -> list:
+def chunks(batch: int, steps: int, repeats: int, sizes=(256, 512, 2_048, 8_192)) -> list:
     """Eager float32 sampling of the 1-D and 2-D toy MLPs with the batch cut into chunks of each size
     (alternated, best of ``repeats``): the sampler's default chunk against the others on this CPU's caches."""
     schedule = mi.linear_schedule(T=steps)
