@@ -11,7 +11,7 @@ timed over ``--steps`` reverse steps of the 2-D toy MLP and reported as samples/
 is reported apart, with the number of samples at which it pays for itself. A variant asked for bfloat16
 on a CPU without native bfloat16 runs float32 (the engine's fallback): its row says so (``ran_as``).
 The chunk rows time eager float32 sampling of the 1-D and 2-D MLPs at several chunk sizes against the
-sampler's default (:data:`mode_interp.diffusion.CHUNK_SIZE`). Peak memory of the last-10-step x0_hat window for 500k samples runs in a fresh subprocess (VmHWM).
+sampler's default on this thread count (:func:`mode_interp.diffusion.default_chunk_size`). Peak memory of the last-10-step x0_hat window for 500k samples runs in a fresh subprocess (VmHWM).
 
 Output: a table on stdout, and with ``--json`` a list of rows with ``kind`` ("sampling" | "chunk" |
 "training" | "memory"), ``batch``, ``variant``, ``ran_as``, ``per_second`` (samples/s) or ``s_per_step``,
@@ -33,7 +33,7 @@ import torch
 
 import mode_interp as mi
 from mode_interp import precision as P
-from mode_interp.diffusion import CHUNK_SIZE
+from mode_interp.diffusion import default_chunk_size
 from mode_interp.models import ToyMLP
 from mode_interp.plain import plain_eps, plain_sample
 from mode_interp.report import benchmark_table as table, markdown_table
@@ -59,7 +59,7 @@ def ran_as(precision: str, compile: bool, compiled: bool = None) -> str:
     return p + ("+compile" if (compile if compiled is None else compiled) else "")
 
 
-def sampling(batch: int, steps: int, repeats: int, chunk: int) -> list:
+def sampling(batch: int, steps: int, repeats: int, chunk: int | None) -> list:
     model = ToyMLP(2)
     schedule = mi.linear_schedule(T=steps)
     per_sample = lambda t: batch / (t * FULL_T / steps)  # noqa: E731  samples/s of a 1000-step chain
@@ -104,7 +104,8 @@ def chunks(batch: int, steps: int, repeats: int, sizes=(256, 512, 2_048, 8_192))
     """Eager float32 sampling of the 1-D and 2-D toy MLPs with the batch cut into chunks of each size
     (alternated, best of ``repeats``): the sampler's default chunk against the others on this CPU's caches."""
     schedule = mi.linear_schedule(T=steps)
-    rows = []
+    rows, default = [], default_chunk_size()
+    sizes = sorted(set(sizes) | {default})
     for dim in (1, 2):
         eps = ToyMLP(dim).eps_for_sampling("float32")
         times = {c: [] for c in sizes}
@@ -113,8 +114,9 @@ def chunks(batch: int, steps: int, repeats: int, sizes=(256, 512, 2_048, 8_192))
                 times[c].append(best_of(lambda: mi.sample(eps, batch, dim, schedule, torch.Generator().manual_seed(0),
                                                           chunk_size=c), 1))
         t = {c: min(v) for c, v in times.items()}
-        rows += [{"kind": "chunk", "batch": batch, "dim": dim, "chunk": c, "default": c == CHUNK_SIZE,
-                  "per_second": batch / (t[c] * FULL_T / steps), "ratio_vs_default": t[CHUNK_SIZE] / t[c]}
+        rows += [{"kind": "chunk", "batch": batch, "dim": dim, "chunk": c, "default": c == default,
+                  "threads": torch.get_num_threads(), "per_second": batch / (t[c] * FULL_T / steps),
+                  "ratio_vs_default": t[default] / t[c]}
                  for c in sizes]
     return rows
 
@@ -165,7 +167,8 @@ def window_memory(n: int, T: int) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="reverse steps timed per sampling run")
-    parser.add_argument("--chunk", type=int, default=CHUNK_SIZE, help="chunk size of the engine's sampler")
+    parser.add_argument("--chunk", type=int, default=None, help="chunk size of the engine's sampler "
+                        "(default: mode_interp.diffusion.default_chunk_size() for the thread count)")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--readme", help="rewrite the table between the benchmark-table markers of this file")

@@ -204,9 +204,16 @@ class SampleResult:
     compiled: bool = False
 
 
-CHUNK_SIZE = 2048  # rows per eps evaluation. On one torch thread 512 rows (a 256 KiB activation block, inside a
-                   # 512 KiB L2) sample ~1.35x faster on an AVX2 EPYC, but on two threads the book's chapter 2 ran
-                   # 1.4x slower with 512 than with 2,048 (benchmarks/run.py, "chunk" rows, compares them)
+CHUNK_SIZE = 2048             # rows per eps evaluation where torch runs on several threads
+CHUNK_SIZE_ONE_THREAD = 512   # ... and on one thread (a sweep worker, an xdist test process). On an AVX2 EPYC
+                              # (512 KiB L2 per core) a 512-row activation block samples 1.36x faster than 2,048
+                              # rows on one thread, but on two threads the book's chapter 2 ran 1.4x slower with
+                              # 512 (benchmarks/run.py, "chunk" rows, compares them)
+
+
+def default_chunk_size() -> int:
+    """The sampler's rows per eps evaluation for torch's current thread count (:data:`CHUNK_SIZE`)."""
+    return CHUNK_SIZE_ONE_THREAD if torch.get_num_threads() == 1 else CHUNK_SIZE
 
 
 def _chunked_eps(eps_fn: EpsFn, x: torch.Tensor, t: int, chunk_size: int) -> torch.Tensor:
@@ -222,20 +229,20 @@ def _chunked_eps(eps_fn: EpsFn, x: torch.Tensor, t: int, chunk_size: int) -> tor
 
 
 def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
-                       chunk_size: int = CHUNK_SIZE, variance: str = "fixed_large",
+                       chunk_size: int | None = None, variance: str = "fixed_large",
                        dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
                        progress: bool = False, clip_x0: float | None = None, eta: float | None = None):
     """The ancestral DDPM chain as a generator of :class:`Step` s, x_T ~ N(0, I), t = T-1, ..., 0 (as
     improved-diffusion's ``p_sample_loop_progressive``): each step evaluates ``eps_fn`` on chunks of
-    ``chunk_size`` rows and takes one :func:`reverse_step` of the whole batch. The last step's ``x_prev``
-    is the sample. Random numbers: x_T, then one (n, d) draw per step t > 0, so the samples do not depend
+    ``chunk_size`` rows (default: :func:`default_chunk_size`) and takes one :func:`reverse_step` of the
+    whole batch. The last step's ``x_prev`` is the sample. Random numbers: x_T, then one (n, d) draw per step t > 0, so the samples do not depend
     on ``chunk_size``. ``eta`` (a float in [0, 1]) runs the DDIM chain instead, one :func:`ddim_step` per
     step (``variance`` is then unused; eta = 0 draws only x_T); on fewer steps, pass a respaced schedule
     and :func:`respaced_eps`.
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
-    chunk_size = check_int("chunk_size", chunk_size, 1, None)
+    chunk_size = default_chunk_size() if chunk_size is None else check_int("chunk_size", chunk_size, 1, None)
     check_schedule(schedule)
     check_generator("generator", generator)
     check_choice("variance", variance, VARIANCES)
@@ -274,7 +281,7 @@ def _observers(observer) -> list:
 
 
 def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
-           window: int = 0, chunk_size: int = CHUNK_SIZE, variance: str = "fixed_large",
+           window: int = 0, chunk_size: int | None = None, variance: str = "fixed_large",
            dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
            progress: bool = False, clip_x0: float | None = None, observer=None,
            eta: float | None = None) -> SampleResult:

@@ -80,6 +80,21 @@ def test_sample_shapes_window_and_seeding(schedule, mixture):
     assert full.x0_hat.shape == (50, 5, 1) and full.timesteps[0] == 49
 
 
+def test_the_default_chunk_follows_the_thread_count():
+    from mode_interp.diffusion import CHUNK_SIZE, CHUNK_SIZE_ONE_THREAD, default_chunk_size
+    threads = torch.get_num_threads()
+    seen = []
+    fn = lambda x, t: (seen.append(len(x)), 0.1 * x)[1]  # noqa: E731
+    try:
+        for n_threads, expected in ((1, CHUNK_SIZE_ONE_THREAD), (2, CHUNK_SIZE)):
+            torch.set_num_threads(n_threads)
+            seen.clear()
+            mi.sample(fn, 3000, 1, mi.linear_schedule(T=2), gen(0))
+            assert default_chunk_size() == expected and max(seen) == expected
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_window_matches_full_trajectory(mixture):
     small = mi.linear_schedule(T=40, beta_start=1e-3, beta_end=0.3)
     fn = mi.exact_eps_fn(mixture, small)
