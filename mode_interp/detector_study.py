@@ -130,6 +130,25 @@ def run_numbers(toy: dict) -> dict:
     return out
 
 
+def gate_numbers(measured: dict) -> dict:
+    """Chapter 2's strict gate on each record's samples (``measured``: ``{key: row}``, the rows
+    :func:`mode_interp.toy_report.measure_samples` returns): ``key_gate`` ("passes" / "fails"),
+    ``key_within``, ``key_median_spread``, ``key_worst_spread`` (mode spread over the exact chain's),
+    ``key_blurred`` (how many modes are blurred), ``key_only_origin_blurred`` (True when the one blurred
+    mode is the mode nearest the origin, the mode a network without an input bias cannot hold) and
+    ``key_origin_spread`` (that mode's spread ratio)."""
+    out = {}
+    for key, row in _records("measured", measured).items():
+        row = _need(f"measured[{key!r}]", row, ("m", "config"))
+        gate = _need(f"measured[{key!r}]['m']", row["m"], ("gate",))["gate"]
+        origin = row["config"].mixture().origin_mode
+        out.update({f"{key}_gate": "passes" if gate["passed"] else "fails", f"{key}_within": gate["within"],
+                    f"{key}_median_spread": gate["median_spread_ratio"], f"{key}_worst_spread": gate["worst_spread_ratio"],
+                    f"{key}_blurred": len(gate["blurred"]), f"{key}_only_origin_blurred": list(gate["blurred"]) == [origin],
+                    f"{key}_origin_spread": gate["spread_ratio"][origin]})
+    return out
+
+
 def runs_table(toy: dict, k_label: float = 5.0) -> str:
     """Markdown: per record its samples, hallucinated share, model source, sampling time and the largest
     relative difference between streaming and windowed Hal."""

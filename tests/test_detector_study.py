@@ -419,3 +419,23 @@ def test_gated_claims_assert_only_on_a_model_that_passes_the_gate(capsys):
         ds.gated_claims({"good": (passed, points)}, min_retained=0.97))): False}
     with pytest.raises(ValueError, match="min_retained"):
         ds.gated_claims({}, min_retained=1.5)
+
+
+def test_gate_numbers_name_a_blurred_origin_mode():
+    from mode_interp.toy_report import measure_samples
+    from mode_interp.train import ToyConfig
+    cfg = ToyConfig(data="grid_25")
+    mixture = cfg.mixture()
+    means = torch.as_tensor(np.asarray(mixture.means), dtype=torch.float64)
+    width = mi.exact_chain_mode_std(cfg.schedule(), mixture.sigma)      # each mode as the exact chain leaves it
+    noise = width * torch.randn(len(means), 4_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sharp = (means[:, None] + noise).reshape(-1, 2)
+    noise[mixture.origin_mode] *= 1.8                                    # the centre mode blurred
+    blurred = (means[:, None] + noise).reshape(-1, 2)
+    numbers = ds.gate_numbers({"a": measure_samples("sharp", sharp, cfg), "b": measure_samples("blurred", blurred, cfg)})
+    assert numbers["a_gate"] == "passes" and numbers["a_blurred"] == 0 and not numbers["a_only_origin_blurred"]
+    assert abs(numbers["a_origin_spread"] - 1) < 0.05 and abs(numbers["a_median_spread"] - 1) < 0.05
+    assert numbers["b_gate"] == "fails" and numbers["b_blurred"] == 1 and numbers["b_only_origin_blurred"]
+    assert numbers["b_origin_spread"] > 1.35 and numbers["b_worst_spread"] == numbers["b_origin_spread"]
+    with pytest.raises(ValueError, match="measured"):
+        ds.gate_numbers({"a": {"m": {}}})
