@@ -236,7 +236,7 @@ CASES = [
       eps_fn=lambda _: [("none", None), ("str", "eps"), ("flat", lambda x, t: torch.zeros(len(x))),
                         ("wide", lambda x, t: torch.zeros(len(x), 3))],
       n=_int(1), dim=_int(1), schedule=_schedule, generator=_generator, window=_int(0, 20),
-      chunk_size=_int(1), variance=_choice,
+      chunk_size=_int(1, none_ok=True), variance=_choice,
       dtype=lambda _: [("none", None), ("str", "float32"), ("long", torch.long), ("complex", torch.complex64)],
       clip_x0=_float(0.0, lo_open=True, none_ok=True), progress=_bool),
     # optimal
