@@ -143,8 +143,9 @@ def gate_numbers(measured: dict) -> dict:
         gate = _need(f"measured[{key!r}]['m']", row["m"], ("gate",))["gate"]
         origin = row["config"].mixture().origin_mode
         out.update({f"{key}_gate": "passes" if gate["passed"] else "fails", f"{key}_within": gate["within"],
-                    f"{key}_median_spread": gate["median_spread_ratio"], f"{key}_worst_spread": gate["worst_spread_ratio"],
-                    f"{key}_blurred": len(gate["blurred"]), f"{key}_only_origin_blurred": list(gate["blurred"]) == [origin],
+                    f"{key}_median_spread": gate["median_spread_ratio"],
+                    f"{key}_worst_spread": gate["worst_spread_ratio"], f"{key}_blurred": len(gate["blurred"]),
+                    f"{key}_only_origin_blurred": list(gate["blurred"]) == [origin],
                     f"{key}_origin_spread": gate["spread_ratio"][origin]})
     return out
 

@@ -212,7 +212,8 @@ CHUNK_SIZE_ONE_THREAD = 512   # ... and on one thread (a sweep worker, an xdist 
 
 
 def default_chunk_size() -> int:
-    """The sampler's rows per eps evaluation for torch's current thread count (:data:`CHUNK_SIZE`)."""
+    """The sampler's rows per eps evaluation for torch's current thread count: :data:`CHUNK_SIZE_ONE_THREAD`
+    on one thread, else :data:`CHUNK_SIZE`."""
     return CHUNK_SIZE_ONE_THREAD if torch.get_num_threads() == 1 else CHUNK_SIZE
 
 
@@ -235,14 +236,16 @@ def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, gene
     """The ancestral DDPM chain as a generator of :class:`Step` s, x_T ~ N(0, I), t = T-1, ..., 0 (as
     improved-diffusion's ``p_sample_loop_progressive``): each step evaluates ``eps_fn`` on chunks of
     ``chunk_size`` rows (default: :func:`default_chunk_size`) and takes one :func:`reverse_step` of the
-    whole batch. The last step's ``x_prev`` is the sample. Random numbers: x_T, then one (n, d) draw per step t > 0, so the samples do not depend
-    on ``chunk_size``. ``eta`` (a float in [0, 1]) runs the DDIM chain instead, one :func:`ddim_step` per
+    whole batch. The last step's ``x_prev`` is the sample. Random numbers: x_T, then one (n, d) draw per
+    step t > 0, so the samples do not depend on ``chunk_size``. ``eta`` (a float in [0, 1]) runs the DDIM chain instead, one :func:`ddim_step` per
     step (``variance`` is then unused; eta = 0 draws only x_T); on fewer steps, pass a respaced schedule
     and :func:`respaced_eps`.
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)
-    chunk_size = default_chunk_size() if chunk_size is None else check_int("chunk_size", chunk_size, 1, None)
+    if chunk_size is None:
+        chunk_size = default_chunk_size()
+    chunk_size = check_int("chunk_size", chunk_size, 1, None)
     check_schedule(schedule)
     check_generator("generator", generator)
     check_choice("variance", variance, VARIANCES)
