@@ -259,7 +259,7 @@ def _run_dask(name, experiment, tasks, todo, command, threads, finish, bar, sche
     from dask.distributed import Client, LocalCluster, as_completed
 
     if scheduler:
-        client, cluster = Client(scheduler, timeout="30s"), None
+        client, cluster = Client(scheduler), None     # connect timeout: dask config distributed.comm.timeouts.connect
         try:
             client.wait_for_workers(1, timeout=120)
         except TimeoutError as e:

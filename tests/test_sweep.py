@@ -223,23 +223,29 @@ def test_usage_errors_exit_2(tmp_path, text, message):
     assert proc.returncode == 2 and message in proc.stderr and "usage:" in proc.stderr
 
 
-def test_option_errors_exit_2(tmp_path):
+def test_option_errors_exit_2(tmp_path, capsys):
     spec = ROOT / "sweeps" / "ci_tiny_loop.json"
     for args in (["--workers", "0"], ["--serial", "--workers", "2"], ["--threads-per-worker", "0"],
-                 ["--serial", "--scheduler", "tcp://x:1"]):
-        proc = subprocess.run([sys.executable, "-m", "mode_interp.sweep", str(spec), "--out", str(tmp_path), *args],
-                              capture_output=True, text=True, cwd=ROOT, timeout=120)
-        assert proc.returncode == 2, (args, proc.stderr)
+                 ["--serial", "--scheduler", "tcp://x:1"]):     # in this process: main's exit status
+        try:
+            code = S.main([str(spec), "--out", str(tmp_path), *args])
+        except SystemExit as e:                                  # argparse's own usage errors
+            code = e.code
+        assert code == 2 and "error:" in capsys.readouterr().err, args
+        assert not (tmp_path / "ci_tiny_loop").exists(), args    # nothing ran
     missing = subprocess.run([sys.executable, "-m", "mode_interp.sweep", str(tmp_path / "none.json")],
                              capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    # dask's own connect timeout (30 s unless configured), shortened here through dask's environment config
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="3s")
     proc = subprocess.run([sys.executable, "-m", "mode_interp.sweep", str(ROOT / "sweeps" / "ci_tiny_loop.json"),
                            "--out", str(tmp_path), "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--no-progress"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=180)
+                          capture_output=True, text=True, cwd=ROOT, timeout=180, env=env)
     assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+    assert "tcp://127.0.0.1:" in proc.stderr and "after 3 s" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_help_documents_the_spec_format():
