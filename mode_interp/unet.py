@@ -11,7 +11,8 @@ ddpm-torch layout, trimmed). Default channels (16, 32, 64): 0.62 M parameters, r
 
 ``precision="bfloat16"`` (:mod:`mode_interp.precision`) runs the inner convolutions and the blocks' time
 projections under bfloat16 autocast; the first and last convolutions (on x_t and producing eps_hat), the
-time MLP and every GroupNorm run in float32.
+time MLP and every GroupNorm run in float32. Weights and activations are kept channels-last (NHWC), the
+layout oneDNN's CPU convolutions prefer; the values are those of the default layout to float rounding.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class UNet(nn.Module):
         self.upsample = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for c in list(reversed(channels))[:-1])
         self.norm_out = nn.GroupNorm(8, channels[0])
         self.conv_out = nn.Conv2d(channels[0], in_channels, 3, padding=1)
+        self.to(memory_format=torch.channels_last)    # NHWC: oneDNN's convolutions run about 1.2-1.4x faster
 
     def _encode(self, x: torch.Tensor, t):
         """(bottleneck h, skip activations, time code): the down path and the middle block."""
@@ -81,7 +83,7 @@ class UNet(nn.Module):
             t = torch.full((x.shape[0],), check_int("t", t, 0, None), device=x.device)
         with torch.autocast(x.device.type, enabled=False):      # float32 even under bfloat16 autocast
             code = self.time_mlp(timestep_embedding(t, self.channels[0]).to(x.dtype))
-            h, skips = self.conv_in(x.float()), []
+            h, skips = self.conv_in(x.float().contiguous(memory_format=torch.channels_last)), []
         for i, block in enumerate(self.down):
             h = block(h, code)
             skips.append(h)
