@@ -114,6 +114,58 @@ def compare_table(named: dict, z: float = 3.29) -> str:
                            "z, hallucinated vs the first row"], body)
 
 
+def common_steps(rows_a, rows_b) -> list:
+    """``[(step, row_a, row_b)]`` for every step both runs measured, ascending (ValueError if none)."""
+    b = {r["step"]: r for r in rows_b}
+    out = [(r["step"], r, b[r["step"]]) for r in rows_a if r["step"] in b]
+    if not out:
+        raise ValueError(f"the runs share no snapshot step: {[r['step'] for r in rows_a]} and {sorted(b)}")
+    return sorted(out, key=lambda x: x[0])
+
+
+def replicate_table(named: dict, z: float = 3.29) -> str:
+    """Markdown: two runs of one recipe (``{label: rows}``, e.g. bfloat16 and float32 convolutions) at every
+    step both measured: each run's hallucinated and valid share with its Wilson interval at ``z``, its
+    doubled columns, and the two-proportion z of the second run's hallucinated rate against the first's
+    (within-run sampling noise; the difference between the two rows is the spread between runs)."""
+    check_instance("named", named, dict, " {label: rows of a run}")
+    if len(named) != 2:
+        raise ValueError(f"named must hold two runs {{label: rows}}, got {len(named)}")
+    (name_a, rows_a), (name_b, rows_b) = named.items()
+    body = []
+    for step, a, b in common_steps(rows_a, rows_b):
+        zv = two_proportion_z(a["hallucinated_count"], a["n_generated"], b["hallucinated_count"], b["n_generated"])
+        for i, (name, r) in enumerate(((name_a, a), (name_b, b))):
+            rates = (_rate(r, label, z) for label in ("hallucinated", "valid"))
+            cells = [f"{v:.1%} [{lo:.1%}, {hi:.1%}]" for v, lo, hi in rates]
+            body.append([f"{step:,}", name, f"{r['n_generated']:,}", *cells, f"{r['multi_total']}",
+                         "–" if i == 0 else f"{zv:+.2f}"])
+    return markdown_table(["training steps", "run", "images", "hallucinated", "valid",
+                           "doubled columns (≥ 2 copies of its shape)", "z, second run vs first"], body)
+
+
+def replicate_numbers(rows_a, rows_b, z: float = 3.29) -> dict:
+    """Glue for a second run beside the first (chapter 3, prefix ``ch3_rep_``): ``steps`` (the common steps
+    in words) and ``n_common``; at the last common ``step``, each run's hallucinated rate with its Wilson
+    interval (``a_*``, ``b_*``) and their two-proportion ``z``; ``max_abs_z`` over the common steps and
+    ``verdict`` (whether any difference is resolved at ``z``); ``b_last_step``, the second run's furthest
+    snapshot."""
+    pairs = common_steps(rows_a, rows_b)
+    zs = [two_proportion_z(a["hallucinated_count"], a["n_generated"], b["hallucinated_count"],
+                           b["n_generated"]) for _, a, b in pairs]
+    step, a, b = pairs[-1]
+    names = [f"{s:,}" for s, _, _ in pairs]
+    out = {"steps": names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1],
+           "n_common": len(pairs), "step": step, "z": zs[-1], "max_abs_z": max(abs(v) for v in zs),
+           "b_last_step": max(r["step"] for r in rows_b)}
+    for key, row in (("a", a), ("b", b)):
+        out[key], out[f"{key}_lo"], out[f"{key}_hi"] = _rate(row, "hallucinated", z)
+    resolved = sum(abs(v) >= z for v in zs)
+    out["verdict"] = (f"no difference resolved at any common step (|z| < {z})" if not resolved else
+                      f"a difference resolved at {resolved} of {len(zs)} common steps (|z| >= {z})")
+    return _floats(out)
+
+
 VALID_GATE = 0.5      # chapter 3's quality gate: at least half of the generated images are valid
 
 

@@ -137,3 +137,29 @@ def test_beside_numbers_recomputes_rates_and_names_an_under_trained_model():
         st.beside_numbers(low, {**base, "step": 6000})
     with pytest.raises(TypeError, match="row"):
         st.beside_numbers([low], base)
+
+
+def test_a_second_run_is_set_beside_the_first_at_the_steps_both_measured():
+    a = [_row(1000, 60), _row(6000, 45), _row(12000, 18)]
+    b = [_row(6000, 30), _row(12000, 60)]
+    assert [s for s, _, _ in st.common_steps(a, b)] == [6000, 12000]
+    out = st.replicate_numbers(a, b)
+    assert out["steps"] == "6,000 and 12,000" and out["n_common"] == 2 and out["step"] == 12000
+    assert (out["a"], out["b"]) == (0.018, 0.06) and out["b_last_step"] == 12000
+    assert out["z"] == pytest.approx(two_proportion_z(18, 1000, 60, 1000)) and out["z"] > 3.29
+    assert (out["b_lo"], out["b_hi"]) == pytest.approx(wilson_interval(60, 1000, 3.29))
+    assert out["max_abs_z"] == pytest.approx(out["z"]) and out["verdict"].startswith("a difference resolved at 1 of 2")
+    same = st.replicate_numbers(a, [_row(6000, 44)])
+    assert same["steps"] == "6,000" and same["verdict"].startswith("no difference resolved")
+    lines = st.replicate_table({"bfloat16": a, "float32": b}).splitlines()
+    assert len(lines) == 2 + 4 and lines[2].startswith("| 6,000 | bfloat16 | 1,000 | 4.5% [")
+    assert lines[2].endswith("| – |") and lines[5].endswith(f"| {out['z']:+.2f} |")
+
+
+def test_runs_without_a_common_step_or_a_third_run_are_refused():
+    with pytest.raises(ValueError, match="no snapshot step"):
+        st.common_steps([_row(1000, 60)], [_row(6000, 30)])
+    with pytest.raises(ValueError, match="two runs"):
+        st.replicate_table({"a": [_row(1000, 60)]})
+    with pytest.raises(TypeError, match="named"):
+        st.replicate_table([_row(1000, 60)])
