@@ -28,8 +28,9 @@ resumes where it stopped; work several tasks share (a loop's generation 0) runs 
 task is reported with its spec and traceback while the others go on (exit status 1 at the end); a worker
 that dies mid-task has its task rescheduled on another worker by Dask. Records are written by this
 process, atomically, as tasks finish, and so is ``OUT/name/index.json``: one entry per task (its grid
-values, spec, seed, status, seconds, record file, or error) and the totals (tasks, CPU hours, with shared
-work counted once), plus a ``calls`` history of the sweeps that wrote it.
+values, spec, seed, status, seconds, threads, record file, or error) and the totals (tasks, computing
+seconds, and CPU hours = computing seconds x torch threads, with shared work counted once), plus a
+``calls`` history of the sweeps that wrote it.
 
 Exit status: 0 all tasks done, 1 some task failed, 2 a usage error (bad spec file or option).
 """
@@ -158,17 +159,20 @@ def write_index(out: Path, sweep: dict, entries: list, call: dict) -> dict:
     path = _index_path(out, sweep)
     old = json.loads(path.read_text()) if path.exists() else {}
     done = [e for e in entries if e["status"] == "done"]
-    shared = {}
+    shared, shared_cpu = {}, {}
     for e in done:                   # work several records share, counted once (the largest report of it)
         if e.get("shared_key"):
             shared[e["shared_key"]] = max(shared.get(e["shared_key"], 0.0), e.get("shared_seconds", 0.0))
-    cpu = sum(e.get("computed_seconds", 0.0) for e in done) + sum(shared.values())
+            shared_cpu[e["shared_key"]] = max(shared_cpu.get(e["shared_key"], 0.0),
+                                              e.get("shared_seconds", 0.0) * e.get("threads", 1))
+    cpu = sum(e.get("computed_seconds", 0.0) for e in done) + sum(shared.values())     # wall seconds of work
+    thread_seconds = sum(e.get("computed_seconds", 0.0) * e.get("threads", 1) for e in done) + sum(shared_cpu.values())
     index = {"name": sweep["name"], "experiment": sweep["experiment"], "schema": cache.CACHE_SCHEMA,
              "note": sweep["note"], "spec": sweep["spec"], "grid": sweep["grid"],
              "totals": {"tasks": len(entries), "done": len(done),
                         "failed": sum(e["status"] == "failed" for e in entries),
                         "pending": sum(e["status"] == "pending" for e in entries),
-                        "computed_seconds": round(cpu, 1), "cpu_hours": round(cpu / 3600, 3)},
+                        "computed_seconds": round(cpu, 1), "cpu_hours": round(thread_seconds / 3600, 3)},
              "calls": [c for c in old.get("calls", []) if c.get("started") != call["started"]] + [call],
              "tasks": entries}
     text = json.dumps(index, indent=1, allow_nan=True) + "\n"
@@ -181,6 +185,7 @@ def _entry(task: dict, status: str, record_name: str, record: dict | None = None
              "record": record_name}
     if record is not None:
         entry.update({"seconds": record.get("wall_seconds"), "computed_seconds": record.get("computed_seconds", 0.0),
+                      "threads": record.get("threads", 1),      # torch threads: CPU hours = seconds x threads
                       **({"shared_key": record["shared_key"], "shared_seconds": record.get("shared_seconds", 0.0)}
                          if record.get("shared_key") else {})})
     if error:

@@ -329,3 +329,13 @@ def test_kept_fd_scores_the_kept_samples_in_pool_order(monkeypatch):
     config = LoopConfig(ToyConfig(data="digits_pca", n_train=6, latent_dim=2))
     loops.generation_metrics(config, gen, n_fid=4)
     assert torch.equal(seen[1], pool[np.sort(kept)][:4])
+
+
+def test_cpu_hours_count_every_torch_thread_and_shared_work_once(tmp_path):
+    sweep = {"name": "t", "experiment": "selftest", "note": "", "spec": {}, "grid": {}}
+    done = [{"status": "done", "computed_seconds": 3600.0, "threads": 2, "shared_key": "run", "shared_seconds": 1800.0},
+            {"status": "done", "computed_seconds": 1800.0, "threads": 2, "shared_key": "run", "shared_seconds": 900.0},
+            {"status": "done", "computed_seconds": 3600.0}]                 # an older record: one thread
+    totals = S.write_index(tmp_path, sweep, done, {"started": "now"})["totals"]
+    assert totals["computed_seconds"] == 3600 + 1800 + 3600 + 1800
+    assert totals["cpu_hours"] == pytest.approx((2 * 3600 + 2 * 1800 + 3600 + 2 * 1800) / 3600)
