@@ -23,7 +23,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	touch $(STAMP)
 
 # Chapters run one after another, each on every core: two side by side on one torch thread each were slower
-# on a 2-core CI machine (1,559 s of execution against about 1,490 s; measured with jupyter-cache's parallel executor).
+# on a 2-core CI machine (1,559 s of execution against about 1,490 s; jupyter-cache's parallel executor).
 book: venv
 	$(FAST_ENV) $(BIN)/jupyter-book build . -W --keep-going --path-output .
 	@echo "Book written to $(CURDIR)/$(BOOK_HTML)/index.html"
