@@ -22,6 +22,24 @@ def test_unet_shapes_parameters_and_flat_interface():
         UNet((12, 24))
 
 
+def test_channels_last_layout_gives_the_default_layouts_values():
+    """The U-Net keeps its convolution weights channels-last (NHWC, faster oneDNN kernels); the same weights in
+    the default layout give the same eps_hat to float rounding, and a state dict from either layout loads."""
+    torch.manual_seed(0)
+    net = UNet()
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters() if p.ndim == 4)
+    plain = UNet().to(memory_format=torch.contiguous_format)
+    plain.load_state_dict({k: v.contiguous() for k, v in net.state_dict().items()})
+    assert all(p.is_contiguous() for p in plain.parameters())
+    x, t = torch.randn(8, 1, 32, 32), torch.tensor([0, 1, 5, 50, 200, 500, 900, 999])
+    with torch.no_grad():
+        out = net(x, t)
+        torch.testing.assert_close(out, plain(x, t), atol=1e-5, rtol=1e-4)
+    again = UNet()
+    again.load_state_dict(plain.state_dict())          # a checkpoint saved in the default layout
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in again.parameters() if p.ndim == 4)
+
+
 def test_config_validation_and_run_key():
     with pytest.raises(ValueError, match="resolution"):
         ShapesConfig(resolution=48)
