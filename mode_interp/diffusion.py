@@ -237,9 +237,9 @@ def sample_progressive(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, gene
     improved-diffusion's ``p_sample_loop_progressive``): each step evaluates ``eps_fn`` on chunks of
     ``chunk_size`` rows (default: :func:`default_chunk_size`) and takes one :func:`reverse_step` of the
     whole batch. The last step's ``x_prev`` is the sample. Random numbers: x_T, then one (n, d) draw per
-    step t > 0, so the samples do not depend on ``chunk_size``. ``eta`` (a float in [0, 1]) runs the DDIM chain instead, one :func:`ddim_step` per
-    step (``variance`` is then unused; eta = 0 draws only x_T); on fewer steps, pass a respaced schedule
-    and :func:`respaced_eps`.
+    step t > 0, so the samples do not depend on ``chunk_size``. ``eta`` (a float in [0, 1]) runs the DDIM
+    chain instead, one :func:`ddim_step` per step (``variance`` is then unused; eta = 0 draws only x_T); on
+    fewer steps, pass a respaced schedule and :func:`respaced_eps`.
     """
     n = check_int("n", n, 1, None)
     dim = check_int("dim", dim, 1, None)

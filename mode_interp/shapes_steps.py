@@ -74,6 +74,11 @@ def _rate(row: dict, label: str, z: float) -> tuple:
     return (count / n, *wilson_interval(count, n, z))
 
 
+def _z(a: dict, b: dict) -> float:
+    """Two-proportion z of row ``b``'s hallucinated rate against row ``a``'s (:func:`two_proportion_z`)."""
+    return two_proportion_z(a["hallucinated_count"], a["n_generated"], b["hallucinated_count"], b["n_generated"])
+
+
 def settled(rows_, losses, loss_tol: float = 0.02, z: float = 3.29) -> dict:
     """Whether the last two snapshots agree (module docstring): ``loss_change`` (relative), ``rate_z`` (last
     minus previous hallucinated rate, two-proportion z), ``passed``, and the two ``steps``."""
@@ -82,7 +87,7 @@ def settled(rows_, losses, loss_tol: float = 0.02, z: float = 3.29) -> dict:
         raise ValueError(f"rows must hold at least two snapshots to tell whether a run settled, got {len(rows_)}")
     a, b = rows_[-2], rows_[-1]
     la, lb = loss_at(losses, a["step"]), loss_at(losses, b["step"])
-    rate_z = two_proportion_z(a["hallucinated_count"], a["n_generated"], b["hallucinated_count"], b["n_generated"])
+    rate_z = _z(a, b)
     change = (lb - la) / la
     return {"steps": (a["step"], b["step"]), "loss_change": change, "rate_z": rate_z,
             "passed": bool(abs(change) < loss_tol and abs(rate_z) < z)}
@@ -108,7 +113,7 @@ def compare_table(named: dict, z: float = 3.29) -> str:
     first = next(iter(named.values()))
     body = []
     for i, (name, r) in enumerate(named.items()):
-        zv = two_proportion_z(first["hallucinated_count"], first["n_generated"], r["hallucinated_count"], r["n_generated"])
+        zv = _z(first, r)
         body.append([name, f"{r['step']:,}", *_label_cells(r, z), "–" if i == 0 else f"{zv:+.2f}"])
     return markdown_table(["model", "training steps", *LABELS, "doubled columns (≥ 2 copies of its shape)",
                            "z, hallucinated vs the first row"], body)
@@ -134,7 +139,7 @@ def replicate_table(named: dict, z: float = 3.29) -> str:
     (name_a, rows_a), (name_b, rows_b) = named.items()
     body = []
     for step, a, b in common_steps(rows_a, rows_b):
-        zv = two_proportion_z(a["hallucinated_count"], a["n_generated"], b["hallucinated_count"], b["n_generated"])
+        zv = _z(a, b)
         for i, (name, r) in enumerate(((name_a, a), (name_b, b))):
             rates = (_rate(r, label, z) for label in ("hallucinated", "valid"))
             cells = [f"{v:.1%} [{lo:.1%}, {hi:.1%}]" for v, lo, hi in rates]
@@ -151,8 +156,7 @@ def replicate_numbers(rows_a, rows_b, z: float = 3.29) -> dict:
     ``verdict`` (whether any difference is resolved at ``z``); ``b_last_step``, the second run's furthest
     snapshot."""
     pairs = common_steps(rows_a, rows_b)
-    zs = [two_proportion_z(a["hallucinated_count"], a["n_generated"], b["hallucinated_count"],
-                           b["n_generated"]) for _, a, b in pairs]
+    zs = [_z(a, b) for _, a, b in pairs]
     step, a, b = pairs[-1]
     names = [f"{s:,}" for s, _, _ in pairs]
     out = {"steps": names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1],
@@ -184,8 +188,7 @@ def beside_numbers(row: dict, base: dict, z: float = 3.29) -> dict:
         raise ValueError(f"base must be measured at the row's step {row['step']:,}, got step {base['step']:,}")
     out = {"step": row["step"], "n": row["n_generated"], "multi": row["multi_total"],
            "train_hours": row["train_seconds"] / 3600, "step_cost": row["train_seconds"] / base["train_seconds"],
-           "z": two_proportion_z(base["hallucinated_count"], base["n_generated"], row["hallucinated_count"],
-                                 row["n_generated"])}
+           "z": _z(base, row)}
     for label in LABELS:
         out[label], out[f"{label}_lo"], out[f"{label}_hi"] = _rate(row, label, z)
         out[f"base_{label}"] = _rate(base, label, z)[0]
@@ -233,8 +236,7 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
         base = same[0]
     out["trend_from"] = base["step"]
     out["trend_from_hallucinated"] = _rate(base, "hallucinated", z)[0]
-    out["trend_z"] = two_proportion_z(base["hallucinated_count"], base["n_generated"], last["hallucinated_count"],
-                                      last["n_generated"])
+    out["trend_z"] = _z(base, last)
     out["trend"] = ("fell" if out["trend_z"] <= -z else "rose" if out["trend_z"] >= z
                     else f"no change resolved at |z| < {z}")
     for name, row in (("first", first), ("last", last)):
@@ -251,8 +253,7 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
         out["ref_step"], out["x_longer"] = reference["step"], last["step"] / reference["step"]
         out["ref_hallucinated"], out["ref_lo"], out["ref_hi"] = _rate(reference, "hallucinated", z)
         out["same_step_hallucinated"] = _rate(same[0], "hallucinated", z)[0]
-        out["ref_z"] = two_proportion_z(reference["hallucinated_count"], reference["n_generated"],
-                                        same[0]["hallucinated_count"], same[0]["n_generated"])
+        out["ref_z"] = _z(reference, same[0])
         out["ref_verdict"] = (f"no difference resolved (|z| < {z})" if abs(out["ref_z"]) < z
                               else f"a difference (|z| >= {z})")
     return _floats(out)

@@ -166,7 +166,8 @@ def write_index(out: Path, sweep: dict, entries: list, call: dict) -> dict:
             shared_cpu[e["shared_key"]] = max(shared_cpu.get(e["shared_key"], 0.0),
                                               e.get("shared_seconds", 0.0) * e.get("threads", 1))
     cpu = sum(e.get("computed_seconds", 0.0) for e in done) + sum(shared.values())     # wall seconds of work
-    thread_seconds = sum(e.get("computed_seconds", 0.0) * e.get("threads", 1) for e in done) + sum(shared_cpu.values())
+    thread_seconds = (sum(e.get("computed_seconds", 0.0) * e.get("threads", 1) for e in done)
+                      + sum(shared_cpu.values()))
     index = {"name": sweep["name"], "experiment": sweep["experiment"], "schema": cache.CACHE_SCHEMA,
              "note": sweep["note"], "spec": sweep["spec"], "grid": sweep["grid"],
              "totals": {"tasks": len(entries), "done": len(done),
