@@ -221,3 +221,32 @@ def record_manifest(out: Path, file: str, argv, config: dict, seconds: float, de
         tmp = manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=1) + "\n")
         tmp.replace(manifest_path)
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of a network's weights (each state-dict entry's name and float32 values): what a draw from
+    it is keyed by, so that retrained or changed weights never meet another model's samples."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cached_draw(model, setting: dict, draw: Callable):
+    """The :class:`mode_interp.diffusion.SampleResult` that ``draw()`` returns for ``model``, stored in the
+    cache folder under the model's :func:`weights_digest` and ``setting`` (every argument the draw depends
+    on: data config, n, seed, window, chain...): a later call with the same weights and setting (another
+    chapter reading the same draw) loads it instead of sampling again, with ``from_cache`` set and the
+    original draw's ``seconds``. Nothing depends on the cache's state but the wall time: the stored draw is
+    the one ``draw()`` makes."""
+    from .diffusion import SampleResult
+
+    def create() -> dict:
+        r = draw()
+        return {"x0": r.x0, "x0_hat": r.x0_hat, "x_t": r.x_t, "timesteps": list(r.timesteps),
+                "precision": r.precision, "compiled": r.compiled, "seconds": r.seconds}
+
+    stored, _, hit = load_or_create({"draw": setting, "weights": weights_digest(model)}, create, name="samples")
+    return SampleResult(stored["x0"], stored["x0_hat"], tuple(stored["timesteps"]), stored["precision"],
+                        stored["compiled"], stored["x_t"], stored["seconds"], hit)

@@ -13,7 +13,6 @@ removed while 96% of in-support samples are retained").
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -90,13 +89,14 @@ def toy_run(trained, n: int, seed: int, *, name: str, k_label: float = 5.0, hal_
             window_max: int = 50) -> dict:
     """Sample ``n`` points from a trained toy model (:class:`mode_interp.train.TrainedModel`) and score them.
 
-    The sampler keeps the last ``window_max`` predictions x0_hat (for any later window) and feeds two
-    streaming :class:`mode_interp.detect.WindowVariance` observers over the last ``hal_window`` steps: Hal
-    (of x0_hat) and the variance of x_t. Returns the record ``{"name", "config", "mixture", "n", "x0",
-    "x0_hat" (window_max, n, d), "timesteps", "labels" (bool (n,): > k_label sigma from every mode),
-    "hal" (numpy (n,): :func:`mode_interp.detect.hal` over the last hal_window rows), "x_t_var",
-    "stream_error" (max relative difference of streaming and windowed Hal), "gap" (smallest distance
-    between two modes), "seconds" (sampling wall time), "source" (where the weights came from)}``.
+    The sampler keeps the last ``window_max`` predictions x0_hat and states x_t (for any later window), in
+    a draw kept in the cache folder (``cache=True``: chapter 2 draws its main model's samples the same way,
+    and this reads them back). Returns the record ``{"name", "config", "mixture", "n", "x0", "x0_hat"
+    (window_max, n, d), "timesteps", "labels" (bool (n,): > k_label sigma from every mode), "hal" (numpy
+    (n,): :func:`mode_interp.detect.hal` over the last hal_window rows), "x_t_var" (the same variance of
+    x_t), "stream_error" (max relative difference between the streaming :class:`mode_interp.detect.WindowVariance`
+    fed the window row by row and the two-pass Hal), "gap" (smallest distance between two modes), "seconds"
+    (the chain's wall time), "from_cache", "source" (where the weights came from)}``.
     """
     from .train import TrainedModel
 
@@ -108,18 +108,25 @@ def toy_run(trained, n: int, seed: int, *, name: str, k_label: float = 5.0, hal_
     window_max = check_int("window_max", window_max, 2, trained.config.T)
     hal_window = check_int("hal_window", hal_window, 2, window_max)
     mix = trained.config.mixture()
-    stream = detect.WindowVariance(n, mix.dim, hal_window)                 # streaming Hal, O(n d) memory
-    stream_x_t = detect.WindowVariance(n, mix.dim, hal_window, of="x_t")   # an alternative score
-    start = time.perf_counter()
-    result = trained.sample(n, seed, window=window_max, observer=[stream, stream_x_t])
-    seconds = time.perf_counter() - start
+    result = trained.sample(n, seed, window=window_max, keep_x_t=True, cache=True)
     hal = detect.hal(result.x0_hat, hal_window)
     return {"name": name, "config": trained.config, "mixture": mix, "n": n, "x0": result.x0,
             "x0_hat": result.x0_hat, "timesteps": result.timesteps,
             "labels": is_hallucinated(result.x0, mix, k_label).numpy(), "hal": hal.numpy(),
-            "x_t_var": stream_x_t.hal().numpy(), "source": trained.source, "seconds": seconds,
-            "stream_error": float(((stream.hal() - hal).abs() / hal.clamp_min(1e-30)).max()),
+            "x_t_var": detect.hal(result.x_t, hal_window).numpy(), "source": trained.source,
+            "seconds": result.seconds, "from_cache": result.from_cache, "stream_error": stream_error(result, hal_window),
             "gap": float(torch.pdist(torch.as_tensor(mix.means)).min())}
+
+
+def stream_error(result, hal_window: int) -> float:
+    """The largest relative difference between Hal computed in one pass over the kept window (the streaming
+    :class:`mode_interp.detect.WindowVariance`, fed its rows in the sampler's order, as it would be during
+    sampling in O(n d) memory) and the two-pass :func:`mode_interp.detect.hal`: an identity of the arithmetic."""
+    stream = detect.WindowVariance(result.x0.shape[0], result.x0.shape[1], hal_window)
+    for t, row in zip(result.timesteps, result.x0_hat):
+        stream(t, None, row)
+    hal = detect.hal(result.x0_hat, hal_window)
+    return float(((stream.hal() - hal).abs() / hal.clamp_min(1e-30)).max())
 
 
 def run_numbers(toy: dict) -> dict:
@@ -150,12 +157,17 @@ def gate_numbers(measured: dict) -> dict:
     return out
 
 
+def _drawn(d: dict) -> str:
+    """A draw's sampling time, and whether this run read it back from the sample cache (another chapter's)."""
+    return f"{d['seconds']:.0f} s" + (" (an earlier run's draw, read from the sample cache)" if d.get("from_cache") else "")
+
+
 def runs_table(toy: dict, k_label: float = 5.0) -> str:
     """Markdown: per record its samples, hallucinated share, model source, sampling time and the largest
     relative difference between streaming and windowed Hal."""
     k_label = check_float("k_label", k_label, 0.0, None, lo_open=True)
     rows = [[d["name"], f"{d['n']:,}", f"{int(np.sum(d['labels'])):,} ({np.mean(d['labels']):.2%})", d["source"],
-             f"{d['seconds']:.0f} s", f"{d['stream_error']:.1e}"] for d in _records("toy", toy).values()]
+             _drawn(d), f"{d['stream_error']:.1e}"] for d in _records("toy", toy).values()]
     return markdown_table(["data", "samples", f"hallucinated (> {k_label:g}σ)", "model", "sampling time",
                            "streaming vs window Hal: largest relative difference"], rows)
 
@@ -448,12 +460,13 @@ def held_out_table(toy: dict, choices: dict) -> str:
 
 def shapes_run(trained, n: int, seed: int, *, steps: int = 250, window: int = 20, hal_window: int = 10) -> dict:
     """Sample ``n`` SIMPLE SHAPES images from a :class:`mode_interp.image_train.TrainedUNet` on a respaced
-    ``steps``-step chain, keeping the last ``window`` predictions and a streaming variance of x_t over the
-    last ``hal_window`` chain steps, and read each image with chapter 3's counter (tolerances fitted on the
+    ``steps``-step chain, keeping the last ``window`` predictions and states x_t (a draw kept in the cache
+    folder: chapter 3 makes the same draw, and this reads it back), the variance of x_t over the last
+    ``hal_window`` chain steps, and read each image with chapter 3's counter (tolerances fitted on the
     training set). Returns ``{"n", "steps", "x0", "x0_hat", "timesteps", "schedule" (the respaced chain's),
     "readings", "label_all" (every image's label), "keep" (valid or hallucinated), "labels" (hallucinated,
     among kept), "n_shapes" (shapes per kept image), "ink" ((n, 3) column ink), "x_t_var", "seconds",
-    "source"}``."""
+    "from_cache", "source"}``."""
     from . import shape_counter as sc
     from .image_train import TrainedUNet
     from .shapes import column_ink, to_model_space
@@ -466,10 +479,7 @@ def shapes_run(trained, n: int, seed: int, *, steps: int = 250, window: int = 20
     res = trained.config.resolution
     data = trained.config.data()
     tol = sc.fit_tolerances(data, to_model_space(data.images, res))
-    stream_x_t = detect.WindowVariance(n, res * res, hal_window, of="x_t")
-    start = time.perf_counter()
-    result = trained.sample(n, seed, steps=steps, window=window, observer=stream_x_t)
-    seconds = time.perf_counter() - start
+    result = trained.sample(n, seed, steps=steps, window=window, keep_x_t=True, cache=True)
     readings = sc.count_shapes(result.x0, tol)
     label_all = np.array([r["label"] for r in readings])
     keep = np.isin(label_all, ("valid", "hallucinated"))
@@ -477,7 +487,8 @@ def shapes_run(trained, n: int, seed: int, *, steps: int = 250, window: int = 20
             "schedule": respace(trained.config.schedule(), steps)[0], "readings": readings, "label_all": label_all,
             "keep": keep, "labels": label_all[keep] == "hallucinated",
             "n_shapes": np.array([sum(r["counts"]) for r in readings])[keep], "ink": column_ink(result.x0),
-            "x_t_var": stream_x_t.hal().numpy(), "seconds": seconds, "source": trained.source}
+            "x_t_var": detect.hal(result.x_t, hal_window).numpy(), "seconds": result.seconds,
+            "from_cache": result.from_cache, "source": trained.source}
 
 
 def shapes_scores(x0_hat: torch.Tensor, ink, hal_window: int = 10) -> dict:
@@ -525,7 +536,7 @@ def shapes_summary_line(shapes: dict) -> str:
     from .shape_counter import LABELS
 
     _need("shapes", shapes, ("n", "steps", "seconds", "label_all"))
-    return (f"{shapes['n']:,} images x {shapes['steps']} steps in {shapes['seconds']:.0f} s | labels: "
+    return (f"{shapes['n']:,} images x {shapes['steps']} steps in {_drawn(shapes)} | labels: "
             + ", ".join(f"{k} {int((shapes['label_all'] == k).sum())}" for k in LABELS))
 
 

@@ -7,6 +7,7 @@ closed-form optimal denoiser (:mod:`mode_interp.optimal`) both fit this interfac
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -194,7 +195,10 @@ class SampleResult:
     ``x0``: final samples, shape (n, d). ``x0_hat``: the recorded predictions, shape (k, n, d), in
     reverse-time order, i.e. ``x0_hat[i]`` belongs to timestep ``timesteps[i]`` (``timesteps`` runs
     k-1, ..., 0), or ``None`` when no window was asked for. ``precision`` and ``compiled``: how the eps
-    function ran (:mod:`mode_interp.precision`; "float32" / False for a plain callable).
+    function ran (:mod:`mode_interp.precision`; "float32" / False for a plain callable). ``x_t``: the
+    chain's states x_t over the same window (``x_t[i]`` is the input of step ``timesteps[i]``), when kept.
+    ``seconds``: the chain's wall time; ``from_cache``: the draw was read back from the cache folder
+    (:func:`mode_interp.cache.cached_draw`; ``seconds`` is then the original draw's).
     """
 
     x0: torch.Tensor
@@ -202,6 +206,9 @@ class SampleResult:
     timesteps: tuple
     precision: str = "float32"
     compiled: bool = False
+    x_t: torch.Tensor | None = None
+    seconds: float = 0.0
+    from_cache: bool = False
 
 
 CHUNK_SIZE = 2048             # rows per eps evaluation where torch runs on several threads
@@ -283,15 +290,24 @@ def _observers(observer) -> list:
     return observers
 
 
+def check_no_observer(observer) -> None:
+    """A cached draw (``cache=True`` of the trained models' ``sample``) is read back without running the
+    chain: an observer would see no step, so it is refused (keep x0_hat / x_t with ``window`` / ``keep_x_t``)."""
+    if observer is not None:
+        raise ValueError("observer cannot watch a cached draw (cache=True reads it back without running the chain); "
+                         "keep what it needs with window / keep_x_t, or pass cache=False")
+
+
 def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch.Generator, *,
            window: int = 0, chunk_size: int | None = None, variance: str = "fixed_large",
            dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
            progress: bool = False, clip_x0: float | None = None, observer=None,
-           eta: float | None = None) -> SampleResult:
+           eta: float | None = None, keep_x_t: bool = False) -> SampleResult:
     """Ancestral DDPM sampling through all T steps (:func:`sample_progressive`), keeping what is asked for.
 
     ``window`` = k keeps x0_hat of the last k steps (t = k-1 .. 0): memory O(n k d), not O(n T d);
-    ``window = schedule.T`` keeps the whole trajectory. ``chunk_size``: rows per eps evaluation (an eps
+    ``window = schedule.T`` keeps the whole trajectory; ``keep_x_t`` keeps the states x_t over the same
+    window too (a score of x_t computed later, with no observer). ``chunk_size``: rows per eps evaluation (an eps
     function may reuse per-step work across the chunks, see ``ToyMLP.eps_for_sampling``); the samples do
     not depend on it. ``clip_x0``: see :func:`posterior_step_mean`. ``observer``: a callable
     ``observer(t, x_t, x0_hat)``, or a list of them, run at every step on the whole batch (e.g.
@@ -299,17 +315,23 @@ def sample(eps_fn: EpsFn, n: int, dim: int, schedule: Schedule, generator: torch
     instead of the ancestral one (:func:`sample_progressive`).
     """
     window = check_int("window", window, 0, check_schedule(schedule).T)
+    if check_bool("keep_x_t", keep_x_t) and not window:
+        raise ValueError("keep_x_t keeps x_t over the window: give window >= 1 as well")
     observers = _observers(observer)
+    start = time.perf_counter()
     steps = sample_progressive(eps_fn, n, dim, schedule, generator, chunk_size=chunk_size, variance=variance,
                                dtype=dtype, device=device, progress=progress, clip_x0=clip_x0, eta=eta)
     x0_hat = torch.empty(window, n, dim, dtype=dtype, device=device) if window else None
+    x_t = torch.empty(window, n, dim, dtype=dtype, device=device) if keep_x_t else None
     x = None
     for step in steps:
         for o in observers:
             o(step.t, step.x_t, step.x0_hat)
         if step.t < window:
             x0_hat[window - 1 - step.t] = step.x0_hat
+            if keep_x_t:
+                x_t[window - 1 - step.t] = step.x_t
         x = step.x_prev
     compiled = getattr(eps_fn, "compiled", None)
     return SampleResult(x, x0_hat, tuple(range(window - 1, -1, -1)), getattr(eps_fn, "precision", "float32"),
-                        bool(compiled()) if callable(compiled) else False)
+                        bool(compiled()) if callable(compiled) else False, x_t, time.perf_counter() - start)

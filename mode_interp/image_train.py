@@ -24,9 +24,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import cache
+from .cache import cached_draw
 from ._validate import check_bool, check_device, check_float, check_instance, check_int, check_ints
 from .cli import parse_config
-from .diffusion import SampleResult, eps_mse_loss, sample
+from .diffusion import SampleResult, check_no_observer, eps_mse_loss, sample
 from .precision import DEFAULT_SAMPLING, check_precision, require_native, resolve
 from .schedule import Schedule, linear_schedule, respace
 from .shapes import RESOLUTIONS, ShapesData, simple_shapes, to_model_space
@@ -111,23 +112,36 @@ class TrainedUNet:
 
     def sample(self, n: int, seed: int, steps: int | None = None, window: int = 0, chunk_size: int = 250,
                variance: str = "fixed_small", progress: bool = False, observer=None,
-               precision: str = DEFAULT_SAMPLING, compile: bool = False) -> SampleResult:
+               precision: str = DEFAULT_SAMPLING, compile: bool = False, keep_x_t: bool = False,
+               cache: bool = False) -> SampleResult:
         """n ancestral samples from a generator seeded with ``seed``, x0_hat clipped to [-1, 1] (DDPM's image
         sampler): all T steps, or ``steps`` evenly respaced ones (:func:`mode_interp.schedule.respace`).
         ``variance``: "fixed_small" (sigma^2 = beta_tilde, the default: on a respaced chain "fixed_large"
         adds noise at the last steps that the network never saw in training and leaves grey speckle) or
         "fixed_large". ``x0`` is (n, r*r). ``observer``: see :func:`mode_interp.diffusion.sample` (its t is the
         chain's step index i, not the original timestep). ``precision``, ``compile``: see
-        :mod:`mode_interp.precision` (the result's ``.precision`` / ``.compiled`` say what ran)."""
+        :mod:`mode_interp.precision` (the result's ``.precision`` / ``.compiled`` say what ran). ``keep_x_t``:
+        x_t over the window too. ``cache=True``: the draw is kept in the cache folder and read back by any
+        later call with the same weights and arguments (:func:`mode_interp.cache.cached_draw`)."""
         schedule = self.config.schedule()
         tau = np.arange(schedule.T)
         if steps is not None and steps != schedule.T:
             schedule, tau = respace(schedule, steps)
-        eps = self.model.eps_for_sampling(torch.as_tensor(tau), precision, compile)   # step i -> timestep tau[i]
-        return sample(eps, n, self.config.resolution ** 2, schedule,
-                      torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
-                      chunk_size=chunk_size, variance=variance, progress=progress, clip_x0=1.0,
-                      observer=observer)
+        seed = check_int("seed", seed, 0, None)
+
+        def draw() -> SampleResult:
+            eps = self.model.eps_for_sampling(torch.as_tensor(tau), precision, compile)   # step i -> timestep tau[i]
+            return sample(eps, n, self.config.resolution ** 2, schedule, torch.Generator().manual_seed(seed),
+                          window=window, chunk_size=chunk_size, variance=variance, progress=progress, clip_x0=1.0,
+                          observer=observer, keep_x_t=keep_x_t)
+
+        if not check_bool("cache", cache):
+            return draw()
+        check_no_observer(observer)
+        return cached_draw(self.model, {"shapes": self.config.to_dict(), "n": check_int("n", n, 1, None), "seed": seed,
+                                        "steps": schedule.T, "window": window, "keep_x_t": keep_x_t,
+                                        "variance": variance, "precision": resolve(precision), "compile": compile},
+                           draw)
 
 
 def _new_model(config: ShapesConfig) -> UNet:

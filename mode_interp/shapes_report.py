@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._validate import check_float, check_instance, check_int, check_points
+from ._validate import check_bool, check_float, check_instance, check_int, check_points
 from .diffusion import SampleResult
 from .features import pca_2d, segment_coordinates
 from .image_train import ShapesConfig, TrainedUNet, train_shapes
@@ -167,16 +167,15 @@ class Generated:
 
 
 def generate(trained: TrainedUNet, tol: Tolerances, n: int, seed: int, steps: int | None = None,
-             window: int = 0) -> Generated:
+             window: int = 0, cache: bool = False) -> Generated:
     """``n`` images from ``trained`` (:meth:`TrainedUNet.sample`: seeded, x0_hat clipped, "fixed_small",
-    on a chain respaced to ``steps`` steps, keeping x0_hat of the last ``window`` steps), timed and read by
-    the counter."""
+    on a chain respaced to ``steps`` steps, keeping x0_hat of the last ``window`` steps), read by the
+    counter, with the chain's wall time. ``cache``: the draw keeps x_t over the window as well and goes to
+    the sample cache (``TrainedUNet.sample(cache=True)``), where chapter 4's detector reads it back."""
     check_instance("trained", trained, TrainedUNet, " (from load_or_train_shapes)")
     check_instance("tol", tol, Tolerances, " (from fit_tolerances)")
-    start = time.perf_counter()
-    result = trained.sample(n, seed, steps=steps, window=window)
-    seconds = time.perf_counter() - start
-    return Generated(result, count_shapes(result.x0, tol), seconds)
+    result = trained.sample(n, seed, steps=steps, window=window, keep_x_t=check_bool("cache", cache), cache=cache)
+    return Generated(result, count_shapes(result.x0, tol), result.seconds)
 
 
 def label_table(numbers: dict, training: dict) -> str:

@@ -20,10 +20,13 @@ from .report import markdown_table
 
 
 def measure_model(label: str, config, n_samples: int, seed: int = 0, retrain: bool = False,
-                  k_label: float = 5.0, k_gate: float = 3.0, z: float = 3.29, trained=None) -> dict:
+                  k_label: float = 5.0, k_gate: float = 3.0, z: float = 3.29, trained=None,
+                  share_window: int = 0) -> dict:
     """Load (or train) ``config`` through :func:`mode_interp.train.load_or_train`, draw ``n_samples``
     samples with sampling seed ``seed`` and measure them (:func:`mode_interp.experiments.models.measure`
-    at ``k_label`` / ``k_gate`` sigma, intervals at ``z``). ``trained`` skips the loading (a model in hand)."""
+    at ``k_label`` / ``k_gate`` sigma, intervals at ``z``). ``trained`` skips the loading (a model in hand).
+    ``share_window`` > 0: the draw keeps x0_hat and x_t over its last ``share_window`` steps and goes to the
+    sample cache (``TrainedModel.sample(cache=True)``), where chapter 4's detector reads the same draw back."""
     from .train import ToyConfig, TrainedModel, load_or_train
 
     check_instance("label", label, str)
@@ -34,7 +37,10 @@ def measure_model(label: str, config, n_samples: int, seed: int = 0, retrain: bo
     if trained is None:
         trained = load_or_train(config, retrain=retrain)
     check_instance("trained", trained, TrainedModel)
-    row = measure_samples(label, trained.sample(n_samples, seed).x0, config, k_label, k_gate, z)
+    share_window = check_int("share_window", share_window, 0, config.T)
+    drawn = (trained.sample(n_samples, seed, window=share_window, keep_x_t=True, cache=True) if share_window
+             else trained.sample(n_samples, seed))
+    row = measure_samples(label, drawn.x0, config, k_label, k_gate, z)
     return {**row, "source": trained.source, "train_seconds": float(trained.seconds)}
 
 
@@ -122,6 +128,32 @@ def gap_table(row, k_label: float = 5.0) -> str:
                            "per unit of open length"],
                           [[f"{a:g}–{b:g}", f"{b - a:g}", f"{g['count']:,}", f"{g['per_unit_length']:,.0f}"]
                            for g in row["m"]["gaps"] for a, b in [g["between"]]])
+
+
+def gap_reading(row) -> str:
+    """One sentence on a 1-D measured model's widest gap against the others, per unit of open length (the
+    counts of :func:`gap_table`): how many times fewer (or more) samples per unit length the widest gap
+    holds than the mean of the others, and whether the model passes the gate (if not, a reading, not a
+    finding)."""
+    (row,) = _check_measured(row)
+    gaps = row["m"].get("gaps")
+    if not gaps or len(gaps) < 2:
+        raise ValueError("gap_reading takes a 1-D model with at least two gaps")
+    wide = max(gaps, key=lambda g: g["between"][1] - g["between"][0])
+    others = [g["per_unit_length"] for g in gaps if g is not wide]
+    mean = sum(others) / len(others)
+    a, b = wide["between"]
+    if wide["per_unit_length"] < mean:
+        text = (f"Per unit of open length the wide {a:g}–{b:g} gap holds {mean / max(wide['per_unit_length'], 1e-12):.1f}× "
+                f"fewer samples than the other gaps' mean ({wide['per_unit_length']:,.0f} against {mean:,.0f}): the mass "
+                "concentrates between the close neighbours, as nearest-neighbour interpolation predicts")
+    else:
+        text = (f"Per unit of open length the wide {a:g}–{b:g} gap holds as many samples as the other gaps' mean or "
+                f"more ({wide['per_unit_length']:,.0f} against {mean:,.0f}), against nearest-neighbour interpolation")
+    g = row["m"]["gate"]
+    return text + (". The model passes the gate." if g["passed"] else
+                   f"; the model fails the gate ({g['within']:.1%} within the gate's distance, median spread "
+                   f"{g['median_spread_ratio']:.2f}×), so this is a reading of one under-trained model, not a finding.")
 
 
 def breakdown_table(rows, k_gate: float = 3.0, k_label: float = 5.0) -> str:
@@ -449,13 +481,89 @@ def held_table(held: dict) -> str:
                            "error, other modes: median (largest) (σ)"], body)
 
 
-def measured_from_records(records, prefix: str) -> list:
+def measured_from_records(records, prefix: str, configs=None) -> list:
     """``toy_model`` records as measured models (``label``, ``config``, ``m``: the record's last row), each
-    labelled ``"{prefix}, {steps:,} steps"``, in the records' order."""
+    labelled ``"{prefix}, {steps:,} steps"``, in the records' order. ``configs``: the ToyConfigs a chapter's
+    parameters describe; then each record must measure one of them and each must be measured (a record of
+    other settings is a ValueError, not a silent stand-in)."""
+    from .train import ToyConfig
+
     check_instance("prefix", prefix, str)
-    return [{"label": f"{prefix}, {m['config'].steps:,} steps", "config": m["config"], "m": m["row"],
+    rows = [{"label": f"{prefix}, {m['config'].steps:,} steps", "config": m["config"], "m": m["row"],
              "train_seconds": m["row"].get("train_seconds", 0.0), "source": m["row"].get("source", "")}
             for m in record_models(records)]
+    if configs is not None:
+        configs = list(configs)
+        for i, c in enumerate(configs):
+            check_instance(f"configs[{i}]", c, ToyConfig)
+        for r in rows:
+            if r["config"] not in configs:
+                raise ValueError(f"a record measures {r['config'].to_dict()}, which is none of the configs asked "
+                                 "for; measure those with the sweep command (python -m mode_interp.sweep) first")
+        missing = [c.to_dict() for c in configs if c not in [r["config"] for r in rows]]
+        if missing:
+            raise ValueError(f"no record measures the config asked for: {missing}")
+    return rows
+
+
+NAMES_2D = {"grid_25": "grid", "rotated_grid_25": "diamond"}    # the chapters' names of the 2-D data sets
+
+
+def measured_2d(records, configs, suffix: str = "") -> dict:
+    """``toy_model`` records of 2-D models (:func:`measured_from_records`) keyed and labelled by their data
+    set's name in the chapters (:data:`NAMES_2D`) followed by ``suffix``, in the records' order. Each record
+    must measure one of ``configs`` (the ToyConfigs a chapter's parameters describe): a record of other
+    settings is a ValueError, not a silent stand-in."""
+    check_instance("suffix", suffix, str)
+    out = {}
+    for r in measured_from_records(records, "", configs):
+        if r["config"].data not in NAMES_2D:
+            raise ValueError(f"measured_2d takes records of {sorted(NAMES_2D)}, got one of {r['config'].data!r}")
+        name = NAMES_2D[r["config"].data] + suffix
+        if name in out:
+            raise ValueError(f"records hold two models of {r['config'].data!r}: pass one run per data set")
+        out[name] = {**r, "label": name}
+    return out
+
+
+def redraw_numbers(record, live, z: float = 3.29) -> dict:
+    """A record's model drawn again at a smaller size in this run (``record``, ``live``: measured models of
+    the same config): the two-sided z of the difference between the live and the recorded rate of
+    hallucinated samples and of samples within the gate's distance of a mode (pooled two-proportion
+    statistics, :func:`mode_interp.stats.two_proportion_z`), and ``agrees``: both |z| < ``z``."""
+    from .stats import two_proportion_z
+
+    (record,), (live,) = _check_measured(record), _check_measured(live)
+    if record["config"] != live["config"]:
+        raise ValueError(f"record and live must measure one config, got {record['label']!r} and {live['label']!r}")
+    z = check_float("z", z, 0.0, None, lo_open=True)
+
+    def counts(m):          # (hallucinated, n), (within, finite n): the gate counts finite samples only
+        n, finite = m["hallucination"]["n"], m["hallucination"]["n"] - m.get("non_finite", 0)
+        return {"rate": (m["hallucination"]["count"], n), "within": (round(m["gate"]["within"] * finite), finite)}
+
+    a, b = counts(record["m"]), counts(live["m"])
+    out = {f"z_{key}": two_proportion_z(*a[key], *b[key]) for key in ("rate", "within")}
+    out["agrees"] = all(abs(v) < z for v in out.values())
+    return out
+
+
+def decay_claims(models: dict, redraw: dict) -> dict:
+    """Chapter 2's claims on its step-decayed 2-D models (``models``: label -> measured model, e.g. two
+    :func:`measured_2d` results; ``redraw``: name -> :func:`redraw_numbers`): every model that another one
+    continues (its state before the step decay) fails the gate, and every model drawn again in the run
+    agrees with its record."""
+    rows = _check_measured(list(models.values()))
+    check_instance("redraw", redraw, dict)
+    parents = [r["config"].parent() for r in rows if r["config"].parent() is not None]
+    before = [r for r in rows if r["config"] in parents]
+    if not before or not redraw:
+        raise ValueError("decay_claims needs models measured before their decay and at least one redraw")
+    return {"2-D: before the step decay, every model fails the gate (" + ", ".join(r["label"] for r in before) + ")":
+            not any(r["m"]["gate"]["passed"] for r in before),
+            f"2-D: drawn again in this run, each model agrees with its record (two-proportion |z| below the "
+            f"threshold on the hallucinated and the within-gate rate: {', '.join(redraw)})":
+            all(d["agrees"] for d in redraw.values())}
 
 
 def converged_numbers(rows, held: dict) -> dict:

@@ -25,7 +25,8 @@ from ._validate import (check_array, check_bool, check_choice, check_device, che
                         check_points)
 from .precision import DEFAULT_SAMPLING, check_precision, require_native, resolve
 from .data import TOY_DATASETS, GaussianMixture, toy_dataset
-from .diffusion import SampleResult, eps_mse_loss, sample
+from .cache import cached_draw
+from .diffusion import SampleResult, check_no_observer, eps_mse_loss, sample
 from .models import ToyMLP
 from .schedule import Schedule, linear_schedule
 
@@ -199,13 +200,26 @@ class TrainedModel:
                 "precision": self.precision}
 
     def sample(self, n: int, seed: int, window: int = 0, progress: bool = False, observer=None,
-               precision: str = DEFAULT_SAMPLING, compile: bool = False) -> SampleResult:
+               precision: str = DEFAULT_SAMPLING, compile: bool = False, keep_x_t: bool = False,
+               cache: bool = False) -> SampleResult:
         """n ancestral samples (all T steps, paper settings) from a generator seeded with ``seed``
-        (``window``, ``observer``: see :func:`mode_interp.diffusion.sample`; ``precision``, ``compile``: see
-        :mod:`mode_interp.precision`, and the result's ``.precision`` / ``.compiled`` for what ran)."""
-        return sample(self.model.eps_for_sampling(precision, compile), n, self.config.dim, self.config.schedule(),
-                      torch.Generator().manual_seed(check_int("seed", seed, 0, None)), window=window,
-                      progress=progress, observer=observer)
+        (``window``, ``observer``, ``keep_x_t``: see :func:`mode_interp.diffusion.sample`; ``precision``,
+        ``compile``: see :mod:`mode_interp.precision`, and the result's ``.precision`` / ``.compiled`` for what
+        ran). ``cache=True``: the draw is kept in the cache folder and read back by any later call with the
+        same weights and arguments (:func:`mode_interp.cache.cached_draw`: one draw serves two chapters)."""
+        seed = check_int("seed", seed, 0, None)
+
+        def draw() -> SampleResult:
+            return sample(self.model.eps_for_sampling(precision, compile), n, self.config.dim, self.config.schedule(),
+                          torch.Generator().manual_seed(seed), window=window, progress=progress, observer=observer,
+                          keep_x_t=keep_x_t)
+
+        if not check_bool("cache", cache):
+            return draw()
+        check_no_observer(observer)
+        return cached_draw(self.model, {"toy": self.config.to_dict(), "n": check_int("n", n, 1, None), "seed": seed,
+                                        "window": window, "keep_x_t": keep_x_t, "precision": resolve(precision),
+                                        "compile": compile}, draw)
 
 
 def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_every: int = 100,

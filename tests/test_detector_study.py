@@ -8,8 +8,9 @@ import torch
 import mode_interp as mi
 from mode_interp import detect, detector_study as ds
 from mode_interp.image_train import ShapesConfig, TrainedUNet, _new_model
-from mode_interp.shape_counter import LABELS as SHAPE_LABELS
-from mode_interp.shapes import column_regions
+from mode_interp.shape_counter import LABELS as SHAPE_LABELS, fit_tolerances
+from mode_interp.shapes import column_regions, to_model_space
+from mode_interp.shapes_report import generate
 from mode_interp.stats import wilson_interval
 from mode_interp.train import ToyConfig, TrainedModel
 
@@ -307,7 +308,8 @@ def test_paper_summary_table():
 
 # ---------------------------------------------------------------- sampling (small, untrained models)
 
-def test_toy_run_on_an_untrained_model():
+def test_toy_run_on_an_untrained_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
     cfg = ToyConfig(T=40, width=8, n_blocks=1)
     torch.manual_seed(0)
     trained = TrainedModel(cfg.build_model(), cfg)
@@ -317,8 +319,13 @@ def test_toy_run_on_an_untrained_model():
     assert np.array_equal(rec["hal"], detect.hal(rec["x0_hat"], 6).numpy())
     assert np.array_equal(rec["labels"], mi.is_hallucinated(rec["x0"], cfg.mixture(), 5.0).numpy())
     assert rec["gap"] == pytest.approx(1.0) and rec["n"] == 64 and rec["x_t_var"].shape == (64,)
+    live_x_t = detect.WindowVariance(64, 1, 6, of="x_t")     # x_t's variance as an observer sees it, live
+    trained.sample(64, 1, window=12, observer=live_x_t)
+    np.testing.assert_allclose(rec["x_t_var"], live_x_t.hal().numpy(), rtol=1e-5)
     again = ds.toy_run(trained, 64, seed=1, name="tiny", hal_window=6, window_max=12)
-    assert torch.equal(again["x0"], rec["x0"])
+    assert torch.equal(again["x0"], rec["x0"]) and again["from_cache"] and not rec["from_cache"]
+    assert np.array_equal(again["x_t_var"], rec["x_t_var"]) and again["seconds"] == rec["seconds"]
+    assert "read from the sample cache" in ds.runs_table({"1d": again}) and "cache" not in ds.runs_table({"1d": rec})
     with pytest.raises(ValueError, match="hal_window"):
         ds.toy_run(trained, 64, 1, name="tiny", hal_window=13, window_max=12)
     with pytest.raises(ValueError, match="window_max"):
@@ -329,12 +336,22 @@ def test_toy_run_on_an_untrained_model():
         ds.toy_run(cfg, 64, 1, name="tiny")
 
 
-def test_shapes_run_on_an_untrained_unet():
+def test_shapes_run_on_an_untrained_unet(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
     cfg = ShapesConfig(n_images=200, channels=(8, 16), T=30)
     trained = TrainedUNet(_new_model(cfg), cfg)
     run = ds.shapes_run(trained, 4, seed=0, steps=10, window=6, hal_window=4)
     assert run["x0_hat"].shape == (6, 4, 32 * 32) and run["ink"].shape == (4, 3)
     assert run["schedule"].T == 10 and len(run["readings"]) == 4 and run["x_t_var"].shape == (4,)
+    live_x_t = detect.WindowVariance(4, 32 * 32, 4, of="x_t")
+    trained.sample(4, 0, steps=10, window=6, observer=live_x_t)
+    np.testing.assert_allclose(run["x_t_var"], live_x_t.hal().numpy(), rtol=1e-5)
+    generated = generate(trained, fit_tolerances(cfg.data(), to_model_space(cfg.data().images, 32)), 4, 0, steps=10,
+                         window=6, cache=True)     # chapter 3's draw: the same one, read back
+    again = ds.shapes_run(trained, 4, seed=0, steps=10, window=6, hal_window=4)
+    assert generated.result.from_cache and again["from_cache"] and not run["from_cache"]
+    assert torch.equal(generated.result.x0, run["x0"]) and np.array_equal(again["x_t_var"], run["x_t_var"])
+    assert "read from the sample cache" in ds.shapes_summary_line(again)
     assert run["keep"].sum() == len(run["labels"]) == len(run["n_shapes"])
     assert set(run["label_all"]) <= set(SHAPE_LABELS)
     with pytest.raises(ValueError, match="hal_window"):

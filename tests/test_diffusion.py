@@ -95,6 +95,23 @@ def test_the_default_chunk_follows_the_thread_count():
         torch.set_num_threads(threads)
 
 
+def test_keep_x_t_records_the_states_an_observer_sees(mixture):
+    small = mi.linear_schedule(T=30, beta_start=1e-3, beta_end=0.3)
+    fn = mi.exact_eps_fn(mixture, small)
+    seen = {}
+    kept = mi.sample(fn, 9, 1, small, gen(3), window=5, keep_x_t=True,
+                     observer=lambda t, x_t, x0_hat: seen.__setitem__(t, x_t.clone()))
+    assert kept.x_t.shape == (5, 9, 1) and kept.seconds > 0 and not kept.from_cache
+    for i, t in enumerate(kept.timesteps):                    # row i: the input of step timesteps[i]
+        assert torch.equal(kept.x_t[i], seen[t])
+    plain = mi.sample(fn, 9, 1, small, gen(3), window=5)
+    assert plain.x_t is None and torch.equal(plain.x0, kept.x0) and torch.equal(plain.x0_hat, kept.x0_hat)
+    with pytest.raises(ValueError, match="keep_x_t"):
+        mi.sample(fn, 9, 1, small, gen(3), keep_x_t=True)
+    with pytest.raises(ValueError, match="keep_x_t"):
+        mi.sample(fn, 9, 1, small, gen(3), window=5, keep_x_t="yes")
+
+
 def test_window_matches_full_trajectory(mixture):
     small = mi.linear_schedule(T=40, beta_start=1e-3, beta_end=0.3)
     fn = mi.exact_eps_fn(mixture, small)

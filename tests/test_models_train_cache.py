@@ -213,6 +213,28 @@ def test_trained_model_sample_is_seeded():
         trained.sample(5, seed=-1)
 
 
+def test_a_cached_draw_is_read_back_only_for_the_same_weights_and_arguments(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    trained = train(ToyConfig(n_train=200, steps=2, batch_size=100, T=20), progress=False)
+    first = trained.sample(40, seed=3, window=4, keep_x_t=True, cache=True)
+    again = trained.sample(40, seed=3, window=4, keep_x_t=True, cache=True)
+    assert not first.from_cache and again.from_cache and again.seconds == first.seconds
+    for name in ("x0", "x0_hat", "x_t"):
+        assert torch.equal(getattr(first, name), getattr(again, name))
+    assert again.timesteps == first.timesteps == (3, 2, 1, 0)
+    assert torch.equal(trained.sample(40, seed=3, window=4).x0, first.x0)      # the cache changes nothing
+    assert not trained.sample(40, seed=4, window=4, keep_x_t=True, cache=True).from_cache   # another seed
+    assert not trained.sample(40, seed=3, window=5, keep_x_t=True, cache=True).from_cache   # another window
+    with torch.no_grad():
+        trained.model.out_fc.bias.add_(0.5)                  # other weights: never another model's samples
+    changed = trained.sample(40, seed=3, window=4, keep_x_t=True, cache=True)
+    assert not changed.from_cache and not torch.equal(changed.x0, first.x0)
+    with pytest.raises(ValueError, match="observer"):
+        trained.sample(40, seed=3, cache=True, observer=lambda t, x_t, x0_hat: None)
+    with pytest.raises(ValueError, match="cache"):
+        trained.sample(40, seed=3, cache="yes")
+
+
 def test_continue_from_starts_at_the_parent_weights(tmp_path, monkeypatch):
     from mode_interp import train as train_module
     monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))

@@ -215,3 +215,56 @@ def test_measured_from_records_and_converged_numbers():
     assert n3["prev_gate_text"] == "fails b" and n3["gate_text"] == "passes every check" and n3["prev_worst_spread"] == 1.3
     with pytest.raises(TypeError, match="prefix"):
         tr.measured_from_records([], 3)
+
+
+def test_measured_2d_redraw_and_decay_claims():
+    def record(config, count, within, passed):
+        h = {"count": count, "n": 10_000, "rate": count / 10_000, "lo": 0.0, "hi": 1.0, "true_rate": 1e-6,
+             "ratio_lo": 1.0}
+        g = {"within": within, "median_spread_ratio": 1.5, "worst_spread_ratio": 1.7, "spread_ratio": [1.5] * 25,
+             "blurred": [], "passed": passed}
+        return {"experiment": "toy_model", "spec": {"model": config.to_dict(), "seed": 0},
+                "result": {"rows": [{"step": config.steps, "hallucination": h, "gate": g, "non_finite": 0,
+                                     "train_seconds": 60.0}]}}
+    before = {d: ToyConfig(data=d, steps=100) for d in tr.NAMES_2D}
+    after = {d: c.continued(50, 1e-4) for d, c in before.items()}
+    models = {**tr.measured_2d([record(after[d], 250, 0.93, False) for d in after], after.values()),
+              **tr.measured_2d([record(before[d], 900, 0.65, False) for d in before], before.values(), ", before")}
+    assert list(models) == ["grid", "diamond", "grid, before", "diamond, before"]
+    assert models["grid"]["config"] == after["grid_25"] and models["diamond, before"]["label"] == "diamond, before"
+    same = {"label": "grid, redrawn", "config": after["grid_25"],
+            "m": {"hallucination": {"count": 26, "n": 1_000}, "gate": {"within": 0.93}, "non_finite": 0}}
+    far = {**same, "m": {"hallucination": {"count": 60, "n": 1_000}, "gate": {"within": 0.93}}}
+    agree, differ = tr.redraw_numbers(models["grid"], same), tr.redraw_numbers(models["grid"], far)
+    assert agree["agrees"] and abs(agree["z_rate"]) < 1 and agree["z_within"] == pytest.approx(0.0)
+    assert not differ["agrees"] and differ["z_rate"] > 3.29            # 6% drawn against 2.5% recorded
+    claims = tr.decay_claims(models, {"grid": agree})
+    assert list(claims.values()) == [True, True] and "grid, before" in list(claims)[0]
+    assert tr.decay_claims(models, {"grid": differ}) != {k: True for k in claims}
+    passing = {**models, "grid, before": {**models["grid, before"], "m": {**models["grid, before"]["m"],
+                                                                        "gate": {"passed": True}}}}
+    assert not list(tr.decay_claims(passing, {"grid": agree}).values())[0]
+    with pytest.raises(ValueError, match="none of the configs"):
+        tr.measured_2d([record(after["grid_25"], 1, 0.9, False)], before.values())
+    with pytest.raises(ValueError, match="no record measures"):
+        tr.measured_2d([record(after["grid_25"], 1, 0.9, False)], after.values())
+    with pytest.raises(ValueError, match="two models"):
+        tr.measured_2d([record(after["grid_25"], 1, 0.9, False)] * 2, [after["grid_25"]])
+    with pytest.raises(ValueError, match="takes records of"):
+        tr.measured_2d([record(ToyConfig(steps=10), 1, 0.9, False)], [ToyConfig(steps=10)])
+    with pytest.raises(ValueError, match="one config"):
+        tr.redraw_numbers(models["grid"], {**same, "config": before["grid_25"]})
+    with pytest.raises(ValueError, match="before their decay"):
+        tr.decay_claims({"grid": models["grid"]}, {"grid": agree})
+
+
+def test_gap_reading_compares_the_widest_gap_per_unit_length():
+    def row(per_length, passed):
+        gaps = [{"between": b, "count": 1, "per_unit_length": v} for b, v in zip(([1, 2], [2, 4], [4, 5]), per_length)]
+        return {"label": "m", "m": {"gaps": gaps, "gate": {"passed": passed, "within": 0.98, "median_spread_ratio": 1.2}}}
+    fewer = tr.gap_reading(row((140, 46, 310), False))
+    assert "2–4 gap holds 4.9× fewer" in fewer and "(46 against 225)" in fewer and "not a finding" in fewer
+    more = tr.gap_reading(row((10, 46, 20), True))
+    assert "as many samples as the other gaps' mean or more" in more and more.endswith("passes the gate.")
+    with pytest.raises(ValueError, match="two gaps"):
+        tr.gap_reading({"label": "m", "m": {"gaps": [{"between": [1, 2], "per_unit_length": 1}]}})

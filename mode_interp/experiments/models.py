@@ -21,7 +21,6 @@ snapshot not yet sampled) by :func:`measure`, the one definition of a toy model'
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, replace
 
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 
 from .._validate import check_bool, check_float, check_int
-from ..cache import load_or_create
+from ..cache import load_or_create, weights_digest
 from ..detect import WindowVariance
 from ..precision import DEFAULT_SAMPLING, resolve
 from ..train import ToyConfig, load_or_train
@@ -210,11 +209,8 @@ def samples(trained, spec: ToyModel) -> dict:
     a run stopped while it measures its snapshots resumes at the first snapshot not yet sampled (200k samples
     of a 1-D snapshot take ~23 minutes on one float32 CPU thread); the numbers are always measured afresh
     from the stored samples, so a change to :func:`measure` never meets stale numbers."""
-    weights = hashlib.sha256()
-    for name, tensor in trained.model.state_dict().items():
-        weights.update(name.encode())
-        weights.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
-    key = {"toy_samples": trained.config.to_dict(), "weights": weights.hexdigest(), "n_samples": spec.n_samples,
+    key = {"toy_samples": trained.config.to_dict(), "weights": weights_digest(trained.model),
+           "n_samples": spec.n_samples,
            "seed": spec.sample_seed + spec.seed, "compile": spec.compile, "hal_window": spec.hal_window,
            "precision": resolve(DEFAULT_SAMPLING)}
 
