@@ -114,7 +114,8 @@ def toy_run(trained, n: int, seed: int, *, name: str, k_label: float = 5.0, hal_
             "x0_hat": result.x0_hat, "timesteps": result.timesteps,
             "labels": is_hallucinated(result.x0, mix, k_label).numpy(), "hal": hal.numpy(),
             "x_t_var": detect.hal(result.x_t, hal_window).numpy(), "source": trained.source,
-            "seconds": result.seconds, "from_cache": result.from_cache, "stream_error": stream_error(result, hal_window),
+            "seconds": result.seconds, "from_cache": result.from_cache,
+            "stream_error": stream_error(result, hal_window),
             "gap": float(torch.pdist(torch.as_tensor(mix.means)).min())}
 
 
@@ -159,7 +160,8 @@ def gate_numbers(measured: dict) -> dict:
 
 def _drawn(d: dict) -> str:
     """A draw's sampling time, and whether this run read it back from the sample cache (another chapter's)."""
-    return f"{d['seconds']:.0f} s" + (" (an earlier run's draw, read from the sample cache)" if d.get("from_cache") else "")
+    cached = " (an earlier run's draw, read from the sample cache)" if d.get("from_cache") else ""
+    return f"{d['seconds']:.0f} s{cached}"
 
 
 def runs_table(toy: dict, k_label: float = 5.0) -> str:

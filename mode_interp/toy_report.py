@@ -143,17 +143,19 @@ def gap_reading(row) -> str:
     others = [g["per_unit_length"] for g in gaps if g is not wide]
     mean = sum(others) / len(others)
     a, b = wide["between"]
-    if wide["per_unit_length"] < mean:
-        text = (f"Per unit of open length the wide {a:g}–{b:g} gap holds {mean / max(wide['per_unit_length'], 1e-12):.1f}× "
-                f"fewer samples than the other gaps' mean ({wide['per_unit_length']:,.0f} against {mean:,.0f}): the mass "
-                "concentrates between the close neighbours, as nearest-neighbour interpolation predicts")
+    per, head = wide["per_unit_length"], f"Per unit of open length the wide {a:g}–{b:g} gap holds"
+    if per < mean:
+        text = (f"{head} {mean / max(per, 1e-12):.1f}× fewer samples than the other gaps' mean ({per:,.0f} against "
+                f"{mean:,.0f}): the mass concentrates between the close neighbours, as nearest-neighbour "
+                "interpolation predicts")
     else:
-        text = (f"Per unit of open length the wide {a:g}–{b:g} gap holds as many samples as the other gaps' mean or "
-                f"more ({wide['per_unit_length']:,.0f} against {mean:,.0f}), against nearest-neighbour interpolation")
+        text = (f"{head} as many samples as the other gaps' mean or more ({per:,.0f} against {mean:,.0f}), against "
+                "nearest-neighbour interpolation")
     g = row["m"]["gate"]
     return text + (". The model passes the gate." if g["passed"] else
                    f"; the model fails the gate ({g['within']:.1%} within the gate's distance, median spread "
-                   f"{g['median_spread_ratio']:.2f}×), so this is a reading of one under-trained model, not a finding.")
+                   f"{g['median_spread_ratio']:.2f}×), so this is a reading of one under-trained model, not a "
+                   "finding.")
 
 
 def breakdown_table(rows, k_gate: float = 3.0, k_label: float = 5.0) -> str:

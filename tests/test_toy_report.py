@@ -261,7 +261,8 @@ def test_measured_2d_redraw_and_decay_claims():
 def test_gap_reading_compares_the_widest_gap_per_unit_length():
     def row(per_length, passed):
         gaps = [{"between": b, "count": 1, "per_unit_length": v} for b, v in zip(([1, 2], [2, 4], [4, 5]), per_length)]
-        return {"label": "m", "m": {"gaps": gaps, "gate": {"passed": passed, "within": 0.98, "median_spread_ratio": 1.2}}}
+        gate = {"passed": passed, "within": 0.98, "median_spread_ratio": 1.2}
+        return {"label": "m", "m": {"gaps": gaps, "gate": gate}}
     fewer = tr.gap_reading(row((140, 46, 310), False))
     assert "2–4 gap holds 4.9× fewer" in fewer and "(46 against 225)" in fewer and "not a finding" in fewer
     more = tr.gap_reading(row((10, 46, 20), True))
