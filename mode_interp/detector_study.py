@@ -13,7 +13,6 @@ removed while 96% of in-support samples are retained").
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
@@ -115,18 +114,19 @@ def toy_run(trained, n: int, seed: int, *, name: str, k_label: float = 5.0, hal_
             "labels": is_hallucinated(result.x0, mix, k_label).numpy(), "hal": hal.numpy(),
             "x_t_var": detect.hal(result.x_t, hal_window).numpy(), "source": trained.source,
             "seconds": result.seconds, "from_cache": result.from_cache,
-            "stream_error": stream_error(result, hal_window),
+            "stream_error": stream_error(result, hal_window, hal),
             "gap": float(torch.pdist(torch.as_tensor(mix.means)).min())}
 
 
-def stream_error(result, hal_window: int) -> float:
+def stream_error(result, hal_window: int, hal: torch.Tensor | None = None) -> float:
     """The largest relative difference between Hal computed in one pass over the kept window (the streaming
     :class:`mode_interp.detect.WindowVariance`, fed its rows in the sampler's order, as it would be during
-    sampling in O(n d) memory) and the two-pass :func:`mode_interp.detect.hal`: an identity of the arithmetic."""
+    sampling in O(n d) memory) and the two-pass :func:`mode_interp.detect.hal` (``hal``, if already computed):
+    an identity of the arithmetic."""
     stream = detect.WindowVariance(result.x0.shape[0], result.x0.shape[1], hal_window)
     for t, row in zip(result.timesteps, result.x0_hat):
         stream(t, None, row)
-    hal = detect.hal(result.x0_hat, hal_window)
+    hal = detect.hal(result.x0_hat, hal_window) if hal is None else hal
     return float(((stream.hal() - hal).abs() / hal.clamp_min(1e-30)).max())
 
 
