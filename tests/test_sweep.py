@@ -216,11 +216,11 @@ def test_yaml_spec(tmp_path):
     ('{"name": "x", "experiment": "selftest", "grid": {"sede": [1]}}', "unknown field"),
     ('{"name": "x", "experiment": "recursive_arm", "spec": {"arm": "variance"}}', "needs 'loop' and 'arm'"),
 ])
-def test_usage_errors_exit_2(tmp_path, text, message):
-    (tmp_path / "s.json").write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "mode_interp.sweep", str(tmp_path / "s.json"), "--out",
-                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert proc.returncode == 2 and message in proc.stderr and "usage:" in proc.stderr
+def test_usage_errors_exit_2(tmp_path, capsys, text, message):
+    (tmp_path / "s.json").write_text(text)      # main in this process: the command's exit status and stderr
+    code = S.main([str(tmp_path / "s.json"), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "usage:" in err
 
 
 def test_option_errors_exit_2(tmp_path, capsys):
@@ -233,9 +233,7 @@ def test_option_errors_exit_2(tmp_path, capsys):
             code = e.code
         assert code == 2 and "error:" in capsys.readouterr().err, args
         assert not (tmp_path / "ci_tiny_loop").exists(), args    # nothing ran
-    missing = subprocess.run([sys.executable, "-m", "mode_interp.sweep", str(tmp_path / "none.json")],
-                             capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    assert S.main([str(tmp_path / "none.json")]) == 2 and "cannot read" in capsys.readouterr().err
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
@@ -256,10 +254,9 @@ def test_help_documents_the_spec_format():
         assert needle in proc.stdout
 
 
-def test_dry_run_lists_tasks(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "mode_interp.sweep", str(ROOT / "sweeps" / "ci_tiny_loop.json"),
-                           "--out", str(tmp_path), "--dry-run"], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.count("to do") == 6
+def test_dry_run_lists_tasks(tmp_path, capsys):
+    assert S.main([str(ROOT / "sweeps" / "ci_tiny_loop.json"), "--out", str(tmp_path), "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("to do") == 6
 
 
 def test_a_truncated_record_is_recomputed(tmp_path):
