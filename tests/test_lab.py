@@ -1,9 +1,11 @@
 """`make lab`'s JupyterLab runs the chapters live: a server on 127.0.0.1 (started and stopped here, as the
-Makefile starts it), chapter 1 opened in headless Chromium, its cells run by a live kernel, and its
-slider moved: the figure must change."""
+Makefile starts it), chapter 1 opened in headless Chromium, its cells up to its first explorer run by a live
+kernel, and the explorer's sliders moved: the figure must change. (The book build runs every cell of every
+chapter; this test checks the live path, so the cells after the explorer are left out of its copy.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -33,12 +35,30 @@ def test_make_lab_target_starts_jupyterlab_on_loopback():
     assert "\nlab: venv" in text and "jupyter lab --ip 127.0.0.1" in text
 
 
+def chapter_up_to_first_explorer(source: Path, target: Path) -> int:
+    """Write ``source``'s cells up to and including the first code cell that builds an explorer widget to
+    ``target``; returns how many cells were kept."""
+    nb = json.loads(source.read_text())
+    last = next(i for i, cell in enumerate(nb["cells"])
+                if cell["cell_type"] == "code" and "_explorer(" in "".join(cell["source"]))
+    nb["cells"] = nb["cells"][:last + 1]
+    target.write_text(json.dumps(nb, indent=1))
+    return last + 1
+
+
+def test_the_live_copy_keeps_the_chapter_up_to_its_explorer(tmp_path):
+    kept = chapter_up_to_first_explorer(ROOT / "book" / CHAPTER, tmp_path / CHAPTER)
+    cells = json.loads((tmp_path / CHAPTER).read_text())["cells"]
+    assert len(cells) == kept and "_explorer(" in "".join(cells[-1]["source"])
+    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+
+
 def test_a_chapter_runs_live_and_its_slider_moves_the_figure(tmp_path):
     require_chromium()
     jupyter = Path(sys.executable).with_name("jupyter")
     if not (jupyter.exists() and shutil.which("jupyter-lab", path=str(jupyter.parent))):
         pytest.fail("jupyterlab is not installed in the test environment (requirements.txt lists it)")
-    shutil.copy(ROOT / "book" / CHAPTER, tmp_path / CHAPTER)     # the server may autosave: work on a copy
+    chapter_up_to_first_explorer(ROOT / "book" / CHAPTER, tmp_path / CHAPTER)   # a copy: the server may autosave
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "MODE_INTERP_FAST": "1", "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
