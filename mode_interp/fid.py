@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import cache
-from ._validate import check_array, check_float, check_int
+from ._validate import check_array, check_bool, check_float, check_int
 from .digits import load_digits
 from .stats import frechet_distance
 
@@ -134,12 +134,41 @@ def _train(config: ClassifierConfig, progress: bool) -> dict:
 
 
 def load_or_train_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bool = True,
-                             directory=None) -> FeatureNet:
-    """The digit classifier for ``config`` from the cache folder, else trained (seconds on a CPU) and cached."""
+                             directory=None, shipped: bool = True) -> FeatureNet:
+    """The digit classifier for ``config`` from the cache folder, else (``shipped``) from the checkpoints
+    shipped with the package (``python -m mode_interp.fid`` made the default one), else trained (about a
+    minute on a CPU) and cached."""
+    check_bool("shipped", shipped)
+
     def build(stored: dict) -> FeatureNet:
         return FeatureNet(cache.restore(DigitClassifier(), stored), config, float(stored["test_accuracy"]),
                           float(stored["seconds"]))
 
     stored, _, _ = cache.load_or_create(asdict(config), lambda: _train(config, progress), name="digit-classifier",
-                                        directory=directory, check=build)
+                                        directory=directory, read_only=(cache.SHIPPED_DIR,) if shipped else (),
+                                        check=build)
     return build(stored)
+
+
+def _cli(argv=None) -> None:
+    """``python -m mode_interp.fid [--field value ...] [--out DIR]``: train the digit classifier of one
+    ClassifierConfig (the defaults: chapter 5's), write it into ``--out`` (default: the shipped checkpoints
+    folder) and record the command, config and training time in ``MANIFEST.json`` there."""
+    from .cli import parse_config
+
+    def cpu_only(config, options, device):
+        if device != "cpu":
+            raise ValueError(f"--device must be 'cpu' for the digit classifier, got {device!r}")
+
+    config, out, _, _ = parse_config(ClassifierConfig, argv, "python -m mode_interp.fid", _cli.__doc__,
+                                     cache.SHIPPED_DIR, check=cpu_only)
+    cache.check_writable(out, "--out")
+    stored = _train(config, progress=True)
+    path = out / cache.file_name(asdict(config), "digit-classifier")
+    cache.save_atomic(stored, path, asdict(config))
+    cache.record_manifest(out, path.name, argv, asdict(config), stored["seconds"], "cpu", None, module="mode_interp.fid")
+    print(f"wrote {path} ({stored['seconds']:.0f} s, test accuracy {stored['test_accuracy']:.4f})")
+
+
+if __name__ == "__main__":
+    _cli()

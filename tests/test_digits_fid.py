@@ -120,3 +120,23 @@ def test_classifier_trains_caches_and_gives_fid(tmp_path):
         net.features(np.zeros((3, 27, 27)))
     with pytest.raises(ValueError, match="n_test"):
         F.ClassifierConfig(n_test=0)
+
+
+def test_the_shipped_classifier_is_chapter_5s_and_its_command_writes_one(tmp_path, capsys):
+    from mode_interp import cache
+    manifest = {m["file"]: m for m in json.loads((cache.SHIPPED_DIR / "MANIFEST.json").read_text())}
+    name = cache.file_name(F.asdict(F.ClassifierConfig()), "digit-classifier")
+    assert manifest[name]["command"].startswith("python -m mode_interp.fid")
+    shipped = F.load_or_train_classifier(progress=False, directory=tmp_path / "empty")   # nothing cached there
+    assert shipped.test_accuracy > 0.95 and not (tmp_path / "empty" / name).exists()     # read, not trained
+    with pytest.raises(ValueError, match="shipped"):
+        F.load_or_train_classifier(progress=False, directory=tmp_path, shipped="yes")
+    F._cli(["--steps", "30", "--n-test", "500", "--out", str(tmp_path / "out")])        # the command
+    config = F.ClassifierConfig(steps=30, n_test=500)
+    entry = json.loads((tmp_path / "out" / "MANIFEST.json").read_text())[0]
+    assert entry["config"] == F.asdict(config) and entry["command"].endswith("--out " + str(tmp_path / "out"))
+    made = F.load_or_train_classifier(config, progress=False, directory=tmp_path / "out", shipped=False)
+    assert 0.3 < made.test_accuracy <= 1.0 and "wrote" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        F._cli(["--device", "cuda", "--out", str(tmp_path / "out")])
+    assert "--device must be 'cpu'" in capsys.readouterr().err
