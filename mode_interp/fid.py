@@ -166,7 +166,8 @@ def _cli(argv=None) -> None:
     stored = _train(config, progress=True)
     path = out / cache.file_name(asdict(config), "digit-classifier")
     cache.save_atomic(stored, path, asdict(config))
-    cache.record_manifest(out, path.name, argv, asdict(config), stored["seconds"], "cpu", None, module="mode_interp.fid")
+    cache.record_manifest(out, path.name, argv, asdict(config), stored["seconds"], "cpu", None,
+                          module="mode_interp.fid")
     print(f"wrote {path} ({stored['seconds']:.0f} s, test accuracy {stored['test_accuracy']:.4f})")
 
 
