@@ -162,10 +162,9 @@ def _cli(argv=None) -> None:
 
     config, out, _, _ = parse_config(ClassifierConfig, argv, "python -m mode_interp.fid", _cli.__doc__,
                                      cache.SHIPPED_DIR, check=cpu_only)
-    cache.check_writable(out, "--out")
-    stored = _train(config, progress=True)
-    path = out / cache.file_name(asdict(config), "digit-classifier")
-    cache.save_atomic(stored, path, asdict(config))
+    cache.check_writable(out, "--out")                 # before training, naming the flag
+    stored, path, _ = cache.load_or_create(asdict(config), lambda: _train(config, progress=True),
+                                           name="digit-classifier", directory=out, refresh=True)
     cache.record_manifest(out, path.name, argv, asdict(config), stored["seconds"], "cpu", None,
                           module="mode_interp.fid")
     print(f"wrote {path} ({stored['seconds']:.0f} s, test accuracy {stored['test_accuracy']:.4f})")
