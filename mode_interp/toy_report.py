@@ -158,6 +158,105 @@ def gap_reading(row) -> str:
                    "finding.")
 
 
+def gap_replicates(rows, k_label: float = 5.0, confidence: float = 0.95) -> dict:
+    """Across replicates of a 1-D model with one gap wider than the others (e.g. modes 1, 2, 4, 5): does the
+    wide gap hold fewer off-mode samples per unit of open length than the narrow ones?
+
+    Per replicate, with c_j the samples in open gap j (beyond ``k_label`` sigma of both ends, :func:`gap_table`)
+    and L_j its open length, the log ratio ``log((c_w + 0.5) / L_w) - log(mean_j (c_j + 0.5) / L_j)`` of the
+    widest gap w against the other gaps' mean (0.5: a continuity correction, so an empty gap has a finite
+    log). Returns ``replicates`` (label, gate, counts, open lengths, per-length values, log ratio), and over
+    the replicates that pass the gate ``n_gated``, ``interval`` (:func:`mode_interp.stats.mean_interval` of the log
+    ratios; None below 2 gated replicates), ``ratio``, ``ratio_lo``, ``ratio_hi`` (its exponentiated mean
+    and ends) and ``verdict``: ``"fewer"`` (the interval's upper end below 0: nearest-neighbour
+    interpolation's prediction), ``"more"`` (its lower end above 0), ``"not resolved"``, or None.
+    """
+    from .stats import mean_interval
+
+    rows = _check_measured(rows)
+    k_label = check_float("k_label", k_label, 0.0, None, lo_open=True)
+    reps = []
+    for r in rows:
+        gaps = r["m"].get("gaps")
+        if not gaps or len(gaps) < 2:
+            raise ValueError(f"{r['label']}: gap_replicates takes 1-D models with at least two gaps")
+        open_len = [g["between"][1] - g["between"][0] - 2 * k_label * r["config"].sigma for g in gaps]
+        per = [(g["count"] + 0.5) / length for g, length in zip(gaps, open_len)]
+        w = int(np.argmax([g["between"][1] - g["between"][0] for g in gaps]))
+        others = [v for j, v in enumerate(per) if j != w]
+        reps.append({"label": r["label"], "passed": r["m"]["gate"]["passed"], "counts": [g["count"] for g in gaps],
+                     "between": [tuple(g["between"]) for g in gaps], "open_length": open_len, "per_length": per,
+                     "wide": w, "log_ratio": float(np.log(per[w]) - np.log(np.mean(others)))})
+    gated = [e["log_ratio"] for e in reps if e["passed"]]
+    out = {"replicates": reps, "n": len(reps), "n_gated": len(gated), "interval": None, "ratio": None,
+           "ratio_lo": None, "ratio_hi": None, "verdict": None}
+    if len(gated) >= 2:
+        iv = mean_interval(gated, confidence)
+        verdict = "fewer" if iv["hi"] < 0 else "more" if iv["lo"] > 0 else "not resolved"
+        out.update(interval=iv, ratio=float(np.exp(iv["mean"])), ratio_lo=float(np.exp(iv["lo"])),
+                   ratio_hi=float(np.exp(iv["hi"])), verdict=verdict)
+    return out
+
+
+def gap_replicates_table(summary: dict) -> str:
+    """Markdown table of :func:`gap_replicates`: per replicate (numbered from 0) its gate, each gap's count
+    and the wide gap's per-length ratio to the others' mean."""
+    reps = summary["replicates"]
+    head = ["replicate", "gate", *[f"{a:g}–{b:g}: samples" for a, b in reps[0]["between"]],
+            "wide gap per unit length / narrow gaps' mean"]
+    return markdown_table(head, [[str(i), "pass" if e["passed"] else "**fail**", *[f"{c:,}" for c in e["counts"]],
+                                  f"{np.exp(e['log_ratio']):.2f}"] for i, e in enumerate(reps)])
+
+
+def gap_replicates_numbers(summary: dict) -> dict:
+    """The glued numbers of :func:`gap_replicates`: ``n``, ``n_gated``, ``ratio``, ``ratio_lo``, ``ratio_hi``
+    (NaN below 2 gated replicates), ``p`` (two-sided, mean log ratio = 0) and ``verdict``; per gap its count
+    summed over the replicates (``gap_12``, ...; 1.5 is written 1p5) and that sum per unit of open length
+    (``gap_12_per_length``)."""
+    reps, iv = summary["replicates"], summary["interval"]
+    nan = float("nan")
+    out = {"n": summary["n"], "n_gated": summary["n_gated"], "verdict": summary["verdict"] or "withheld",
+           "ratio": summary["ratio"] or nan, "ratio_lo": summary["ratio_lo"] or nan,
+           "ratio_hi": summary["ratio_hi"] or nan, "p": iv["p"] if iv else nan}
+    for j, (a, b) in enumerate(reps[0]["between"]):
+        name = "gap_" + "".join(f"{v:g}".replace(".", "p") for v in (a, b))
+        out[name] = sum(e["counts"][j] for e in reps)
+        out[name + "_per_length"] = sum(e["counts"][j] / e["open_length"][j] for e in reps)
+    return out
+
+
+def gap_replicates_reading(summary: dict) -> str:
+    """One paragraph on :func:`gap_replicates`: the wide gap's per-length ratio to the narrow gaps' mean
+    across the gated replicates, its 95% interval and the verdict in words."""
+    n, g = summary["n"], summary["n_gated"]
+    if summary["verdict"] is None:
+        return (f"Only {g} of {n} replicates pass the gate, too few for an interval across replicates: the counts "
+                "are shown, not read.")
+    iv = summary["interval"]
+    head = (f"Across the {g} gated replicates (of {n}), the wide gap holds {summary['ratio']:.2f}× the narrow gaps' "
+            f"mean per unit of open length (95% interval across replicates {summary['ratio_lo']:.2f}–"
+            f"{summary['ratio_hi']:.2f}, two-sided p = {iv['p']:.3f} for a ratio of 1): ")
+    return head + {"fewer": "fewer samples per unit length between the distant modes than between the close "
+                            "ones, as interpolation between nearest neighbours predicts.",
+                   "more": "more samples per unit length between the distant modes, against interpolation between "
+                           "nearest neighbours.",
+                   "not resolved": "the replicates do not resolve a difference either way."}[summary["verdict"]]
+
+
+def gap_replicates_claims(summary: dict, label: str, min_gated: int = 3) -> dict:
+    """The claim of :func:`gap_replicates` on ``label``'s replicates: the wide gap holds fewer samples per unit
+    of open length than the narrow gaps' mean (the upper end of the mean log ratio's 95% interval below 0),
+    made only when at least ``min_gated`` replicates pass the gate; otherwise it is printed as withheld."""
+    check_instance("label", label, str)
+    min_gated = check_int("min_gated", min_gated, 2, None)
+    if summary["n_gated"] < min_gated:
+        print(f"WITHHELD {label}: {summary['n_gated']} of {summary['n']} replicates pass the gate "
+              f"(a claim needs {min_gated})")
+        return {}
+    return {f"{label}: the wide gap holds fewer samples per unit length than the narrow gaps, across "
+            f"{summary['n_gated']} gated replicates (95% upper end of the ratio < 1)": summary["verdict"] == "fewer"}
+
+
 def breakdown_table(rows, k_gate: float = 3.0, k_label: float = 5.0) -> str:
     """Markdown table of where 2-D measured models' samples lie
     (:func:`mode_interp.interpolation.off_mode_breakdown`): the shoulder share beside the true mixture's, the

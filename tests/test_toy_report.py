@@ -269,3 +269,46 @@ def test_gap_reading_compares_the_widest_gap_per_unit_length():
     assert "as many samples as the other gaps' mean or more" in more and more.endswith("passes the gate.")
     with pytest.raises(ValueError, match="two gaps"):
         tr.gap_reading({"label": "m", "m": {"gaps": [{"between": [1, 2], "per_unit_length": 1}]}})
+
+
+def test_gap_replicates_compare_the_wide_gap_per_unit_length_across_gated_replicates():
+    config = ToyConfig(means=(1.0, 2.0, 4.0, 5.0), steps=10)
+
+    def rep(counts, passed=True):
+        g = torch.Generator().manual_seed(sum(counts))
+        on = torch.tensor(config.means).repeat(250) + 0.02 * torch.randn(1000, generator=g)
+        mids = torch.cat([torch.full((c,), m) for c, m in zip(counts, (1.5, 3.0, 4.5))])
+        row = tr.measure_samples(f"r{counts}", torch.cat([on, mids]).unsqueeze(1), config)
+        row["m"]["gate"]["passed"] = passed          # hand-placed points do not have the chain's mode widths
+        return row
+
+    fewer = tr.gap_replicates([rep((10, 6, 10)), rep((12, 5, 8)), rep((9, 7, 11))])
+    assert fewer["n_gated"] == 3 and fewer["verdict"] == "fewer"
+    first = fewer["replicates"][0]                  # open lengths 0.5, 1.5, 0.5 (5 sigma = 0.25 from each end)
+    assert first["per_length"] == pytest.approx([21.0, 6.5 / 1.5, 21.0])
+    assert first["log_ratio"] == pytest.approx(np.log(6.5 / 1.5 / 21.0))
+    assert fewer["ratio_hi"] < 1 and fewer["ratio_lo"] < fewer["ratio"] < fewer["ratio_hi"]
+    table = tr.gap_replicates_table(fewer)
+    assert "| 1–2: samples | 2–4: samples | 4–5: samples |" in table
+    assert "| 0 | pass | 10 | 6 | 10 | 0.21 |" in table and "| 2 | pass | 9 | 7 | 11 | 0.24 |" in table
+    mixed = tr.gap_replicates([rep((10, 6, 10)), rep((3, 40, 3)), rep((10, 30, 10))])
+    assert mixed["verdict"] == "not resolved"
+    more = tr.gap_replicates([rep((2, 40, 2)), rep((3, 45, 3)), rep((2, 50, 3))])
+    assert more["verdict"] == "more" and more["ratio_lo"] > 1
+    num = tr.gap_replicates_numbers(fewer)
+    assert num["gap_12"] == 31 and num["gap_24"] == 18 and num["gap_24_per_length"] == pytest.approx(18 / 1.5)
+    assert num["verdict"] == "fewer" and num["n_gated"] == 3 and 0 < num["p"] < 0.05
+    assert "fewer samples per unit length between the distant modes" in tr.gap_replicates_reading(fewer)
+    assert "do not resolve" in tr.gap_replicates_reading(mixed)
+    assert "against interpolation between nearest neighbours" in tr.gap_replicates_reading(more)
+    assert list(tr.gap_replicates_claims(fewer, "m").values()) == [True]
+    assert list(tr.gap_replicates_claims(mixed, "m").values()) == [False]
+    one = tr.gap_replicates([rep((10, 6, 10)), rep((12, 5, 8), passed=False)])
+    assert one["n_gated"] == 1 and one["verdict"] is None and one["interval"] is None
+    assert tr.gap_replicates_claims(one, "m", min_gated=2) == {} and "Only 1 of 2" in tr.gap_replicates_reading(one)
+    assert np.isnan(tr.gap_replicates_numbers(one)["ratio"]) and tr.gap_replicates_numbers(one)["verdict"] == "withheld"
+    with pytest.raises(ValueError, match="two gaps"):
+        tr.gap_replicates(tr.measure_samples("g", ToyConfig(data="grid_25", steps=10).mixture().sample(
+            100, torch.Generator().manual_seed(0)), ToyConfig(data="grid_25", steps=10)))
+    with pytest.raises(ValueError, match="k_label"):
+        tr.gap_replicates([rep((10, 6, 10))], k_label=0)
