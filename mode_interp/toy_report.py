@@ -584,15 +584,18 @@ def held_table(held: dict) -> str:
 
 def measured_from_records(records, prefix: str, configs=None) -> list:
     """``toy_model`` records as measured models (``label``, ``config``, ``m``: the record's last row), each
-    labelled ``"{prefix}, {steps:,} steps"``, in the records' order. ``configs``: the ToyConfigs a chapter's
-    parameters describe; then each record must measure one of them and each must be measured (a record of
-    other settings is a ValueError, not a silent stand-in)."""
+    labelled ``"{prefix}, {steps:,} steps"`` (plus ``", replicate {seed}"`` when the records hold more than one
+    replicate), in the records' order. ``configs``: the ToyConfigs a chapter's parameters describe; then each
+    record must measure one of them and each must be measured (a record of other settings is a ValueError,
+    not a silent stand-in)."""
     from .train import ToyConfig
 
     check_instance("prefix", prefix, str)
-    rows = [{"label": f"{prefix}, {m['config'].steps:,} steps", "config": m["config"], "m": m["row"],
-             "train_seconds": m["row"].get("train_seconds", 0.0), "source": m["row"].get("source", "")}
-            for m in record_models(records)]
+    models = record_models(records)
+    several = len({m["seed"] for m in models}) > 1
+    rows = [{"label": f"{prefix}, {m['config'].steps:,} steps" + (f", replicate {m['seed']}" if several else ""),
+             "config": m["config"], "m": m["row"], "train_seconds": m["row"].get("train_seconds", 0.0),
+             "source": m["row"].get("source", "")} for m in models]
     if configs is not None:
         configs = list(configs)
         for i, c in enumerate(configs):

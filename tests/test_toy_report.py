@@ -203,6 +203,10 @@ def test_measured_from_records_and_converged_numbers():
                                      record(long, 0.001, [1.17] * 24 + [1.3], {"a": True, "b": False, "c": True})],
                                     "grid, bias")
     assert [r["label"] for r in rows] == ["grid, bias, 100 steps", "grid, bias, 150 steps"]
+    replicates = [record(short, 0.01, [1.5] * 25, {"a": True}) for _ in range(2)]
+    replicates[1]["spec"]["seed"] = 1                  # a sweep's replicates: the labels name them
+    assert [r["label"] for r in tr.measured_from_records(replicates, "grid")] == \
+        ["grid, 100 steps, replicate 0", "grid, 100 steps, replicate 1"]
     held = {"m": {"ts": np.array([0]), "exact_slope": np.array([0.2]), "slope": np.array([[0.2] * 25]),
                   "error": np.array([[0.2] * 12 + [0.4] + [0.2] * 12]), "means": mi.grid_25().means}}
     n = tr.converged_numbers(rows, held)
