@@ -107,10 +107,11 @@ def mixture_1d(means=(1.0, 2.0, 3.0), sigma: float = 0.05, weights=None) -> Gaus
     return GaussianMixture(means[:, None], sigma, weights)
 
 
-def grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True) -> GaussianMixture:
+def grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True, weights=None) -> GaussianMixture:
     """25 modes at (spacing*i, spacing*j), i, j in -2..2, divided by GRID_SCALE when ``normalise``.
 
-    With the defaults the modes sit at multiples of 0.707 in [-1.414, 1.414]^2 and sigma = 0.0177.
+    With the defaults the modes sit at multiples of 0.707 in [-1.414, 1.414]^2 and sigma = 0.0177. Mode
+    k = 5 (i + 2) + (j + 2) has weight ``weights[k]`` (default: equal weights).
     """
     sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
     spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
@@ -118,14 +119,15 @@ def grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True) -
     i, j = np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij")
     means = spacing * np.stack([i.ravel(), j.ravel()], axis=1).astype(np.float64)
     scale = GRID_SCALE if normalise else 1.0
-    return GaussianMixture(means / scale, sigma / scale)
+    return GaussianMixture(means / scale, sigma / scale, weights)
 
 
-def rotated_grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True) -> GaussianMixture:
+def rotated_grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True,
+                    weights=None) -> GaussianMixture:
     """The "diamond": the 25-point lattice turned 45 degrees, modes at spacing/2 * (i - j, i + j).
 
     It reuses GRID_SCALE, as the official code does, so nearest neighbours (along the diagonals) are
-    0.5 apart after normalisation and axis-aligned neighbours 0.707 apart.
+    0.5 apart after normalisation and axis-aligned neighbours 0.707 apart. ``weights`` as in :func:`grid_25`.
     """
     sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
     spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
@@ -134,7 +136,7 @@ def rotated_grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool =
     i, j = i.ravel(), j.ravel()
     means = spacing / 2 * np.stack([i - j, i + j], axis=1).astype(np.float64)
     scale = GRID_SCALE if normalise else 1.0
-    return GaussianMixture(means / scale, sigma / scale)
+    return GaussianMixture(means / scale, sigma / scale, weights)
 
 
 # ---------------------------------------------------------------- the toy data sets, by name
@@ -175,8 +177,8 @@ def _digit_codes(config, n: int, seed: int) -> torch.Tensor:
 
 TOY_DATASETS = {d.name: d for d in (
     ToyDataSet("mixture_1d", mixture=lambda c: mixture_1d(c.means, c.sigma, c.weights or None)),
-    ToyDataSet("grid_25", mixture=lambda c: grid_25(sigma=c.sigma)),
-    ToyDataSet("rotated_grid_25", mixture=lambda c: rotated_grid_25(sigma=c.sigma)),
+    ToyDataSet("grid_25", mixture=lambda c: grid_25(sigma=c.sigma, weights=c.weights or None)),
+    ToyDataSet("rotated_grid_25", mixture=lambda c: rotated_grid_25(sigma=c.sigma, weights=c.weights or None)),
     ToyDataSet("digits_pca", dim=lambda c: c.latent_dim, points=_digit_codes, max_n=10_000),
 )}
 

@@ -39,7 +39,7 @@ class ToyConfig:
 
     data: str = "mixture_1d"
     means: tuple = (1.0, 2.0, 3.0)         # used by mixture_1d only
-    weights: tuple = ()                    # mixture_1d only: w_k, one per mode (empty: equal weights)
+    weights: tuple = ()                    # mixtures: w_k, one per mode (empty: equal weights)
     sigma: float = 0.05                    # raw units (the grids divide by GRID_SCALE)
     n_train: int = 20_000
     data_seed: int = 0
@@ -69,11 +69,11 @@ class ToyConfig:
         if isinstance(self.weights, (str, bytes)) or not hasattr(self.weights, "__len__"):
             raise TypeError(f"weights must be a list of numbers (one per mode) or empty, got {self.weights!r}")
         object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
-        if self.weights:
-            if self.data != "mixture_1d":
-                raise ValueError(f"weights applies to data='mixture_1d' only, got data={self.data!r}")
-            GaussianMixture(np.asarray(self.means)[:, None], 1.0, self.weights)   # checks count and signs
         check_float("sigma", self.sigma, 0.0, None, lo_open=True)
+        if self.weights:
+            if toy_dataset(self.data).mixture is None:
+                raise ValueError(f"weights applies to the Gaussian mixtures only, got data={self.data!r}")
+            self.mixture()                                          # checks their count and signs
         check_bool("share_blocks", self.share_blocks)
         check_bool("input_bias", self.input_bias)
         for name, lo in [("n_train", 1), ("data_seed", 0), ("width", 4), ("n_blocks", 1), ("steps", 1),

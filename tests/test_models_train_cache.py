@@ -127,8 +127,16 @@ def test_weights_are_an_option_that_keeps_the_balanced_keys():
     assert abs(float((labels == 0).float().mean()) - 0.8) < 0.02
     with pytest.raises(ValueError, match="weights"):
         ToyConfig(weights=(0.5, 0.5))
-    with pytest.raises(ValueError, match="mixture_1d"):
-        ToyConfig(data="grid_25", weights=(1.0,) * 25)
+    heavy = (4.0,) + (1.0,) * 24                       # the 2-D grids take weights too, one per mode
+    for data in ("grid_25", "rotated_grid_25"):
+        grid = ToyConfig(data=data, weights=heavy)
+        assert ToyConfig.from_dict(grid.to_dict()) == grid and grid.to_dict()["weights"][0] == 4.0
+        assert np.allclose(grid.mixture().weights, np.array(heavy) / 28)
+        assert np.allclose(grid.mixture().means, ToyConfig(data=data).mixture().means)
+    with pytest.raises(ValueError, match="weights"):
+        ToyConfig(data="grid_25", weights=(1.0,) * 24)
+    with pytest.raises(ValueError, match="Gaussian mixtures only"):
+        ToyConfig(data="digits_pca", n_train=100, weights=(1.0,) * 10)
 
 
 def test_input_bias_is_an_option_that_keeps_the_paper_networks_keys():
