@@ -162,36 +162,54 @@ def gap_replicates(rows, k_label: float = 5.0, confidence: float = 0.95) -> dict
     """Across replicates of a 1-D model with one gap wider than the others (e.g. modes 1, 2, 4, 5): does the
     wide gap hold fewer off-mode samples per unit of open length than the narrow ones?
 
-    Per replicate, with c_j the samples in open gap j (beyond ``k_label`` sigma of both ends, :func:`gap_table`)
-    and L_j its open length, the log ratio ``log((c_w + 0.5) / L_w) - log(mean_j (c_j + 0.5) / L_j)`` of the
-    widest gap w against the other gaps' mean (0.5: a continuity correction, so an empty gap has a finite
-    log). Returns ``replicates`` (label, gate, counts, open lengths, per-length values, log ratio), and over
-    the replicates that pass the gate ``n_gated``, ``interval`` (:func:`mode_interp.stats.mean_interval` of the log
-    ratios; None below 2 gated replicates), ``ratio``, ``ratio_lo``, ``ratio_hi`` (its exponentiated mean
-    and ends) and ``verdict``: ``"fewer"`` (the interval's upper end below 0: nearest-neighbour
-    interpolation's prediction), ``"more"`` (its lower end above 0), ``"not resolved"``, or None.
+    Per replicate, with c_j the samples in open gap j (beyond ``k_label`` sigma of both ends, the distance
+    the counts were made at: :func:`gap_table`), L_j its open length, Lbar the mean open length, w the widest
+    gap and J the others, the density d_j = (c_j + L_j / (2 Lbar)) / L_j (a pseudo-count of half a sample
+    per mean gap length, so that empty gaps have equal densities and a finite log) and the log ratio
+        log d_w - log((1/|J|) sum_{j in J} d_j).
+    Returns ``replicates`` (label, gate, counts, open lengths, densities, log ratio); over the replicates
+    that pass the gate ``n_gated``, ``gated_counts`` (each gap's count summed over them), ``interval``
+    (:func:`mode_interp.stats.mean_interval` of the log ratios at ``confidence``), ``ratio``, ``ratio_lo``,
+    ``ratio_hi`` (its exponentiated mean and ends) and ``verdict``: ``"fewer"`` (the interval's upper end
+    below 0: the closer modes hold more mass between them per unit length), ``"more"`` (its lower end above
+    0) or ``"not resolved"``; these are None below 2 gated replicates or when the log ratios do not vary
+    (no interval). Replicates must share the mixture's gaps and sigma.
     """
     from .stats import mean_interval
 
     rows = _check_measured(rows)
     k_label = check_float("k_label", k_label, 0.0, None, lo_open=True)
+    confidence = check_float("confidence", confidence, 0.0, 1.0, lo_open=True, hi_open=True)
     reps = []
     for r in rows:
         gaps = r["m"].get("gaps")
         if not gaps or len(gaps) < 2:
             raise ValueError(f"{r['label']}: gap_replicates takes 1-D models with at least two gaps")
-        open_len = [g["between"][1] - g["between"][0] - 2 * k_label * r["config"].sigma for g in gaps]
-        per = [(g["count"] + 0.5) / length for g, length in zip(gaps, open_len)]
-        w = int(np.argmax([g["between"][1] - g["between"][0] for g in gaps]))
-        others = [v for j, v in enumerate(per) if j != w]
+        between, sigma = [tuple(g["between"]) for g in gaps], r["config"].sigma
+        if reps and (between != reps[0]["between"] or sigma != reps[0]["sigma"]):
+            raise ValueError(f"rows must be replicates of one mixture: {r['label']} has gaps {between} and sigma "
+                             f"{sigma}, {reps[0]['label']} {reps[0]['between']} and {reps[0]['sigma']}")
+        open_len = [b - a - 2 * k_label * sigma for a, b in between]
+        if min(open_len) <= 0:
+            raise ValueError(f"k_label = {k_label:g} leaves no open gap between modes {between} at sigma {sigma}")
+        for g, length in zip(gaps, open_len):
+            if g["count"] and abs(g["count"] / g["per_unit_length"] - length) > 1e-9 * length:
+                raise ValueError(f"k_label must be the distance the counts were made at ({r['label']}: gap "
+                                 f"{g['between']} was counted over another length)")
+        mean_len = float(np.mean(open_len))
+        dens = [(g["count"] + 0.5 * length / mean_len) / length for g, length in zip(gaps, open_len)]
+        w = int(np.argmax([b - a for a, b in between]))
+        others = [v for j, v in enumerate(dens) if j != w]
         reps.append({"label": r["label"], "passed": r["m"]["gate"]["passed"], "counts": [g["count"] for g in gaps],
-                     "between": [tuple(g["between"]) for g in gaps], "open_length": open_len, "per_length": per,
-                     "wide": w, "log_ratio": float(np.log(per[w]) - np.log(np.mean(others)))})
-    gated = [e["log_ratio"] for e in reps if e["passed"]]
-    out = {"replicates": reps, "n": len(reps), "n_gated": len(gated), "interval": None, "ratio": None,
-           "ratio_lo": None, "ratio_hi": None, "verdict": None}
-    if len(gated) >= 2:
-        iv = mean_interval(gated, confidence)
+                     "between": between, "sigma": sigma, "open_length": open_len, "density": dens, "wide": w,
+                     "log_ratio": float(np.log(dens[w]) - np.log(np.mean(others)))})
+    gated = [e for e in reps if e["passed"]]
+    out = {"replicates": reps, "n": len(reps), "n_gated": len(gated), "confidence": confidence,
+           "gated_counts": [sum(e["counts"][j] for e in gated) for j in range(len(reps[0]["counts"]))],
+           "interval": None, "ratio": None, "ratio_lo": None, "ratio_hi": None, "verdict": None}
+    logs = [e["log_ratio"] for e in gated]
+    if len(logs) >= 2 and np.std(logs) > 1e-12:              # identical log ratios: no interval
+        iv = mean_interval(logs, confidence)
         verdict = "fewer" if iv["hi"] < 0 else "more" if iv["lo"] > 0 else "not resolved"
         out.update(interval=iv, ratio=float(np.exp(iv["mean"])), ratio_lo=float(np.exp(iv["lo"])),
                    ratio_hi=float(np.exp(iv["hi"])), verdict=verdict)
@@ -200,7 +218,7 @@ def gap_replicates(rows, k_label: float = 5.0, confidence: float = 0.95) -> dict
 
 def gap_replicates_table(summary: dict) -> str:
     """Markdown table of :func:`gap_replicates`: per replicate (numbered from 0) its gate, each gap's count
-    and the wide gap's per-length ratio to the others' mean."""
+    and the wide gap's density ratio to the narrow gaps' mean."""
     reps = summary["replicates"]
     head = ["replicate", "gate", *[f"{a:g}–{b:g}: samples" for a, b in reps[0]["between"]],
             "wide gap per unit length / narrow gaps' mean"]
@@ -208,44 +226,48 @@ def gap_replicates_table(summary: dict) -> str:
                                   f"{np.exp(e['log_ratio']):.2f}"] for i, e in enumerate(reps)])
 
 
+_GAP_VERDICTS = {"fewer": "fewer samples per unit length across the wide gap than across the close pairs' gaps",
+                 "more": "more samples per unit length across the wide gap than across the close pairs' gaps",
+                 "not resolved": "no difference per unit length that the replicates resolve",
+                 None: "no verdict (fewer than two gated replicates, or no spread between them)"}
+
+
 def gap_replicates_numbers(summary: dict) -> dict:
     """The glued numbers of :func:`gap_replicates`: ``n``, ``n_gated``, ``ratio``, ``ratio_lo``, ``ratio_hi``
-    (NaN below 2 gated replicates), ``p`` (two-sided, mean log ratio = 0) and ``verdict``; per gap its count
-    summed over the replicates (``gap_12``, ...; 1.5 is written 1p5) and that sum per unit of open length
-    (``gap_12_per_length``)."""
+    (NaN without an interval), ``p`` (two-sided, mean log ratio = 0), ``verdict`` (``"withheld"`` without an
+    interval) and ``verdict_text`` (a phrase); per gap its count summed over the gated replicates
+    (``gap_12``, ...; 1.5 is written 1p5) and that sum per unit of open length (``gap_12_per_length``)."""
     reps, iv = summary["replicates"], summary["interval"]
     nan = float("nan")
     out = {"n": summary["n"], "n_gated": summary["n_gated"], "verdict": summary["verdict"] or "withheld",
-           "ratio": summary["ratio"] or nan, "ratio_lo": summary["ratio_lo"] or nan,
-           "ratio_hi": summary["ratio_hi"] or nan, "p": iv["p"] if iv else nan}
+           "verdict_text": _GAP_VERDICTS[summary["verdict"]], "p": iv["p"] if iv else nan,
+           **{k: nan if summary[k] is None else summary[k] for k in ("ratio", "ratio_lo", "ratio_hi")}}
     for j, (a, b) in enumerate(reps[0]["between"]):
         name = "gap_" + "".join(f"{v:g}".replace(".", "p") for v in (a, b))
-        out[name] = sum(e["counts"][j] for e in reps)
-        out[name + "_per_length"] = sum(e["counts"][j] / e["open_length"][j] for e in reps)
+        out[name] = summary["gated_counts"][j]
+        out[name + "_per_length"] = summary["gated_counts"][j] / reps[0]["open_length"][j]
     return out
 
 
 def gap_replicates_reading(summary: dict) -> str:
-    """One paragraph on :func:`gap_replicates`: the wide gap's per-length ratio to the narrow gaps' mean
-    across the gated replicates, its 95% interval and the verdict in words."""
+    """One paragraph on :func:`gap_replicates`: the wide gap's density ratio to the narrow gaps' mean across
+    the gated replicates, its interval and the verdict in words."""
     n, g = summary["n"], summary["n_gated"]
     if summary["verdict"] is None:
-        return (f"Only {g} of {n} replicates pass the gate, too few for an interval across replicates: the counts "
-                "are shown, not read.")
+        return (f"{g} of {n} replicates pass the gate: {_GAP_VERDICTS[None]}. The counts are shown, not read.")
     iv = summary["interval"]
     head = (f"Across the {g} gated replicates (of {n}), the wide gap holds {summary['ratio']:.2f}× the narrow gaps' "
-            f"mean per unit of open length (95% interval across replicates {summary['ratio_lo']:.2f}–"
-            f"{summary['ratio_hi']:.2f}, two-sided p = {iv['p']:.3f} for a ratio of 1): ")
-    return head + {"fewer": "fewer samples per unit length between the distant modes than between the close "
-                            "ones, as interpolation between nearest neighbours predicts.",
-                   "more": "more samples per unit length between the distant modes, against interpolation between "
-                           "nearest neighbours.",
+            f"mean per unit of open length ({summary['confidence']:.0%} interval across replicates "
+            f"{summary['ratio_lo']:.2f}–{summary['ratio_hi']:.2f}, two-sided p = {iv['p']:.3f} for a ratio of 1): ")
+    return head + {"fewer": "the closer two modes, the more mass between them per unit length, as the gap sweep "
+                            "above finds.",
+                   "more": "more mass per unit length between the distant modes, against the gap sweep above.",
                    "not resolved": "the replicates do not resolve a difference either way."}[summary["verdict"]]
 
 
 def gap_replicates_claims(summary: dict, label: str, min_gated: int = 3) -> dict:
     """The claim of :func:`gap_replicates` on ``label``'s replicates: the wide gap holds fewer samples per unit
-    of open length than the narrow gaps' mean (the upper end of the mean log ratio's 95% interval below 0),
+    of open length than the narrow gaps' mean (the upper end of the mean log ratio's interval below 0),
     made only when at least ``min_gated`` replicates pass the gate; otherwise it is printed as withheld."""
     check_instance("label", label, str)
     min_gated = check_int("min_gated", min_gated, 2, None)
@@ -254,7 +276,8 @@ def gap_replicates_claims(summary: dict, label: str, min_gated: int = 3) -> dict
               f"(a claim needs {min_gated})")
         return {}
     return {f"{label}: the wide gap holds fewer samples per unit length than the narrow gaps, across "
-            f"{summary['n_gated']} gated replicates (95% upper end of the ratio < 1)": summary["verdict"] == "fewer"}
+            f"{summary['n_gated']} gated replicates ({summary['confidence']:.0%} upper end of the ratio < 1)":
+            summary["verdict"] == "fewer"}
 
 
 def breakdown_table(rows, k_gate: float = 3.0, k_label: float = 5.0) -> str:

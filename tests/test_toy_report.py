@@ -278,41 +278,54 @@ def test_gap_reading_compares_the_widest_gap_per_unit_length():
 def test_gap_replicates_compare_the_wide_gap_per_unit_length_across_gated_replicates():
     config = ToyConfig(means=(1.0, 2.0, 4.0, 5.0), steps=10)
 
-    def rep(counts, passed=True):
+    def rep(counts, passed=True, cfg=config):
         g = torch.Generator().manual_seed(sum(counts))
-        on = torch.tensor(config.means).repeat(250) + 0.02 * torch.randn(1000, generator=g)
-        mids = torch.cat([torch.full((c,), m) for c, m in zip(counts, (1.5, 3.0, 4.5))])
-        row = tr.measure_samples(f"r{counts}", torch.cat([on, mids]).unsqueeze(1), config)
+        on = torch.tensor(cfg.means).repeat(250) + 0.02 * torch.randn(250 * len(cfg.means), generator=g)
+        mids = torch.cat([torch.full((c,), (a + b) / 2) for c, a, b in zip(counts, cfg.means[:-1], cfg.means[1:])])
+        row = tr.measure_samples(f"r{counts}", torch.cat([on, mids]).unsqueeze(1), cfg)
         row["m"]["gate"]["passed"] = passed          # hand-placed points do not have the chain's mode widths
         return row
 
     fewer = tr.gap_replicates([rep((10, 6, 10)), rep((12, 5, 8)), rep((9, 7, 11))])
-    assert fewer["n_gated"] == 3 and fewer["verdict"] == "fewer"
-    first = fewer["replicates"][0]                  # open lengths 0.5, 1.5, 0.5 (5 sigma = 0.25 from each end)
-    assert first["per_length"] == pytest.approx([21.0, 6.5 / 1.5, 21.0])
-    assert first["log_ratio"] == pytest.approx(np.log(6.5 / 1.5 / 21.0))
+    assert fewer["n_gated"] == 3 and fewer["verdict"] == "fewer" and fewer["gated_counts"] == [31, 18, 29]
+    first = fewer["replicates"][0]   # open lengths 0.5, 1.5, 0.5; pseudo-counts 0.3, 0.9, 0.3 (half per mean length)
+    assert first["density"] == pytest.approx([20.6, 6.9 / 1.5, 20.6])
+    assert first["log_ratio"] == pytest.approx(np.log(6.9 / 1.5 / 20.6))
     assert fewer["ratio_hi"] < 1 and fewer["ratio_lo"] < fewer["ratio"] < fewer["ratio_hi"]
     table = tr.gap_replicates_table(fewer)
     assert "| 1–2: samples | 2–4: samples | 4–5: samples |" in table
-    assert "| 0 | pass | 10 | 6 | 10 | 0.21 |" in table and "| 2 | pass | 9 | 7 | 11 | 0.24 |" in table
-    mixed = tr.gap_replicates([rep((10, 6, 10)), rep((3, 40, 3)), rep((10, 30, 10))])
-    assert mixed["verdict"] == "not resolved"
-    more = tr.gap_replicates([rep((2, 40, 2)), rep((3, 45, 3)), rep((2, 50, 3))])
-    assert more["verdict"] == "more" and more["ratio_lo"] > 1
+    assert "| 0 | pass | 10 | 6 | 10 | 0.22 |" in table and "| 2 | pass | 9 | 7 | 11 | 0.26 |" in table
     num = tr.gap_replicates_numbers(fewer)
     assert num["gap_12"] == 31 and num["gap_24"] == 18 and num["gap_24_per_length"] == pytest.approx(18 / 1.5)
     assert num["verdict"] == "fewer" and num["n_gated"] == 3 and 0 < num["p"] < 0.05
-    assert "fewer samples per unit length between the distant modes" in tr.gap_replicates_reading(fewer)
-    assert "do not resolve" in tr.gap_replicates_reading(mixed)
-    assert "against interpolation between nearest neighbours" in tr.gap_replicates_reading(more)
+    assert num["verdict_text"].startswith("fewer samples per unit length across the wide gap")
+    assert "the closer two modes, the more mass between them" in tr.gap_replicates_reading(fewer)
     assert list(tr.gap_replicates_claims(fewer, "m").values()) == [True]
+    mixed = tr.gap_replicates([rep((10, 6, 10)), rep((3, 40, 3)), rep((10, 30, 10))])
+    assert mixed["verdict"] == "not resolved" and "do not resolve" in tr.gap_replicates_reading(mixed)
     assert list(tr.gap_replicates_claims(mixed, "m").values()) == [False]
+    more = tr.gap_replicates([rep((2, 40, 2)), rep((3, 45, 3)), rep((2, 50, 3))])
+    assert more["verdict"] == "more" and more["ratio_lo"] > 1 and "against the gap sweep" in tr.gap_replicates_reading(more)
+    # no evidence, no verdict: empty gaps, and counts exactly proportional to the gaps' lengths, give ratio 1
+    for counts in [((0, 0, 0),) * 3, ((2, 6, 2), (3, 9, 3), (1, 3, 1))]:
+        flat = tr.gap_replicates([rep(c) for c in counts])
+        assert all(np.exp(e["log_ratio"]) == pytest.approx(1.0) for e in flat["replicates"])
+        assert flat["verdict"] is None and tr.gap_replicates_claims(flat, "m") == {"m: the wide gap holds fewer "
+            "samples per unit length than the narrow gaps, across 3 gated replicates (95% upper end of the ratio < 1)":
+            False}
     one = tr.gap_replicates([rep((10, 6, 10)), rep((12, 5, 8), passed=False)])
-    assert one["n_gated"] == 1 and one["verdict"] is None and one["interval"] is None
-    assert tr.gap_replicates_claims(one, "m", min_gated=2) == {} and "Only 1 of 2" in tr.gap_replicates_reading(one)
+    assert one["n_gated"] == 1 and one["verdict"] is None and one["interval"] is None and one["gated_counts"] == [10, 6, 10]
+    assert tr.gap_replicates_claims(one, "m", min_gated=2) == {} and "1 of 2 replicates" in tr.gap_replicates_reading(one)
     assert np.isnan(tr.gap_replicates_numbers(one)["ratio"]) and tr.gap_replicates_numbers(one)["verdict"] == "withheld"
     with pytest.raises(ValueError, match="two gaps"):
         tr.gap_replicates(tr.measure_samples("g", ToyConfig(data="grid_25", steps=10).mixture().sample(
             100, torch.Generator().manual_seed(0)), ToyConfig(data="grid_25", steps=10)))
-    with pytest.raises(ValueError, match="k_label"):
-        tr.gap_replicates([rep((10, 6, 10))], k_label=0)
+    with pytest.raises(ValueError, match="one mixture"):
+        tr.gap_replicates([rep((10, 6, 10)), rep((3, 3), cfg=ToyConfig(steps=10))])
+    with pytest.raises(ValueError, match="k_label must be the distance"):
+        tr.gap_replicates([rep((10, 6, 10))], k_label=4.0)
+    with pytest.raises(ValueError, match="no open gap"):
+        tr.gap_replicates([rep((10, 6, 10))], k_label=10.0)
+    for bad in (dict(k_label=0), dict(confidence=5)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            tr.gap_replicates([rep((10, 6, 10))], **bad)
