@@ -605,6 +605,12 @@ def held_table(held: dict) -> str:
                            "error, other modes: median (largest) (σ)"], body)
 
 
+def _record_source(source: str) -> str:
+    """Where a record's model came from, as a chapter reading the record says it: "trained in this run" in a
+    record means the run that made the record, not the chapter's."""
+    return "trained when its record was made" if source == "trained in this run" else source
+
+
 def measured_from_records(records, prefix: str, configs=None) -> list:
     """``toy_model`` records as measured models (``label``, ``config``, ``m``: the record's last row), each
     labelled ``"{prefix}, {steps:,} steps"`` (plus ``", replicate {seed}"`` when the records hold more than one
@@ -618,7 +624,7 @@ def measured_from_records(records, prefix: str, configs=None) -> list:
     several = len({m["seed"] for m in models}) > 1
     rows = [{"label": f"{prefix}, {m['config'].steps:,} steps" + (f", replicate {m['seed']}" if several else ""),
              "config": m["config"], "m": m["row"], "train_seconds": m["row"].get("train_seconds", 0.0),
-             "source": m["row"].get("source", "")} for m in models]
+             "source": _record_source(m["row"].get("source", ""))} for m in models]
     if configs is not None:
         configs = list(configs)
         for i, c in enumerate(configs):

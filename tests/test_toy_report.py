@@ -205,6 +205,8 @@ def test_measured_from_records_and_converged_numbers():
     assert [r["label"] for r in rows] == ["grid, bias, 100 steps", "grid, bias, 150 steps"]
     replicates = [record(short, 0.01, [1.5] * 25, {"a": True}) for _ in range(2)]
     replicates[1]["spec"]["seed"] = 1                  # a sweep's replicates: the labels name them
+    replicates[1]["result"]["rows"][0]["source"] = "trained in this run"     # the run that made the record
+    assert tr.measured_from_records(replicates, "grid")[1]["source"] == "trained when its record was made"
     assert [r["label"] for r in tr.measured_from_records(replicates, "grid")] == \
         ["grid, 100 steps, replicate 0", "grid, 100 steps, replicate 1"]
     held = {"m": {"ts": np.array([0]), "exact_slope": np.array([0.2]), "slope": np.array([[0.2] * 25]),
