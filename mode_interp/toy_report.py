@@ -158,6 +158,11 @@ def gap_reading(row) -> str:
                    "finding.")
 
 
+def _gap_name(a: float, b: float) -> str:
+    """The glue name of the gap between modes a and b: ``gap_12`` (1.5 is written 1p5)."""
+    return "gap_" + "".join(f"{v:g}".replace(".", "p") for v in (a, b))
+
+
 def gap_replicates(rows, k_label: float = 5.0, confidence: float = 0.95) -> dict:
     """Across replicates of a 1-D model with one gap wider than the others (e.g. modes 1, 2, 4, 5): does the
     wide gap hold fewer off-mode samples per unit of open length than the narrow ones?
@@ -243,7 +248,7 @@ def gap_replicates_numbers(summary: dict) -> dict:
            "verdict_text": _GAP_VERDICTS[summary["verdict"]], "p": iv["p"] if iv else nan,
            **{k: nan if summary[k] is None else summary[k] for k in ("ratio", "ratio_lo", "ratio_hi")}}
     for j, (a, b) in enumerate(reps[0]["between"]):
-        name = "gap_" + "".join(f"{v:g}".replace(".", "p") for v in (a, b))
+        name = _gap_name(a, b)
         out[name] = summary["gated_counts"][j]
         out[name + "_per_length"] = summary["gated_counts"][j] / reps[0]["open_length"][j]
     return out
@@ -336,7 +341,7 @@ def numbers(row) -> dict:
            "within": g["within"], "median_spread": g["median_spread_ratio"], "n_blurred": len(g["blurred"]),
            "passed": g["passed"]}
     for gap in row["m"].get("gaps", ()):             # 1-D: each open gap's count, and per unit of its length
-        name = "gap_" + "".join(f"{v:g}".replace(".", "p") for v in gap["between"])
+        name = _gap_name(*gap["between"])
         out[name], out[name + "_per_length"] = gap["count"], gap["per_unit_length"]
     if "gaps" in row["m"]:
         out["between"] = sum(gap["count"] for gap in row["m"]["gaps"])
