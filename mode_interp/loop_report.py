@@ -9,7 +9,9 @@ dicts of named plain numbers, which the chapter glues in one call each
 * :func:`load_sweep`: a sweep's loop, seeds and records (:class:`LoopSweep`);
 * :func:`loop_numbers`: the loop's sizes, seeds and CPU cost;
 * :func:`generation_table` / :func:`digits_table`: the per-generation tables across seeds;
+* :func:`generation0_gates`: chapter 2's quality gate of every replicate's generation 0;
 * :func:`comparison_table`: the paired-by-seed tests of the arms (:mod:`mode_interp.stats`);
+* :func:`replicate_tables`: those three tables of one loop together;
 * :func:`removal_table`: what the variance filter removes, and at what precision;
 * :func:`oversampling_table`: a larger oversampling factor, paired by seed with the smaller one;
 * :func:`recorded_train_seconds`, :func:`grid_cost`, :func:`grid_table`: the paper-scale 2-D grid loop;
@@ -131,6 +133,55 @@ def loop_numbers(s: LoopSweep) -> dict:
     return out | {"cpu_h": cpu_h, "cpu_min_per_model": cpu_h * 60 / (len(s.seeds) * out["models_per_seed"])}
 
 
+def _strict_gate(config: LoopConfig, pool) -> dict:
+    """Chapter 2's gate (:func:`mode_interp.interpolation.strict_gate`) on a pool of ``config``'s loop."""
+    from .interpolation import mode_summary, strict_gate
+
+    mixture = config.base.mixture()
+    return strict_gate(mode_summary(pool, mixture), mixture, config.base.schedule())
+
+
+def generation0_gates(s: LoopSweep, compute: bool = False) -> tuple:
+    """Chapter 2's quality gate (:func:`mode_interp.interpolation.strict_gate`) of every replicate's
+    generation 0, measured on its pool (the samples all three arms start from): ``(markdown, numbers)``.
+
+    Generation 0's record is loaded from the cache or the shipped checkpoints; with ``compute`` it is
+    trained and sampled where missing (else a missing one raises ``FileNotFoundError``). Columns: seed,
+    share within 3 sigma, the median and worst mode spread / the exact chain's, the worst weight / w_k,
+    verdict. Numbers: ``gate0_n_passed`` (seeds), ``gate0_passed`` (that as "k of n"), ``gate0_all``,
+    ``gate0_median_lo`` / ``gate0_median_hi`` (the median spread ratio's range over the seeds) and
+    ``gate0_failed`` (the checks that failed in at least one seed, in words, or "none")."""
+    from dataclasses import replace
+
+    from .recursive import run_loop
+
+    s, compute = _check_sweep("s", s), check_bool("compute", compute)
+    if s.loop.base.data == "digits_pca":
+        raise ValueError("generation0_gates needs a Gaussian-mixture loop (the gate compares modes), got "
+                         "data 'digits_pca'")
+    rows, gates = [], []
+    for seed in s.seeds:
+        config = replace(loops.replicate(s.loop, seed), generations=1)
+        gens = run_loop(config, arms=("none",), progress=False, compute=compute)["none"]
+        if not gens:
+            raise FileNotFoundError(f"generation 0 of replicate {seed} of {s.name!r} is neither cached nor "
+                                    "shipped (compute=True trains it)")
+        gate = _strict_gate(config, gens[0].pool)
+        gates.append(gate)
+        rows.append([seed, f"{gate['within']:.1%}", f"{gate['median_spread_ratio']:.2f}",
+                     f"{gate['worst_spread_ratio']:.2f}", f"{gate['worst_weight_ratio']:.2f}",
+                     "passes" if gate["passed"] else "fails"])
+    table = markdown_table(["seed", "within 3σ", "median spread / exact chain's", "worst mode's spread / exact chain's",
+                            "worst weight / w_k", "gate"], rows)
+    medians = [g["median_spread_ratio"] for g in gates]
+    failed = sorted({name for g in gates for name, ok in g["checks"].items() if not ok})
+    n_passed = sum(g["passed"] for g in gates)
+    return table, {"gate0_n_passed": n_passed, "gate0_passed": f"{n_passed} of {len(gates)}",
+                   "gate0_all": n_passed == len(gates),
+                   "gate0_median_lo": min(medians), "gate0_median_hi": max(medians),
+                   "gate0_failed": "; ".join(failed) if failed else "none"}
+
+
 def describe_sweep_calls(name) -> str:
     """The shipped index of sweep ``name`` in words: its records, CPU hours and every call that made it
     (command, wall seconds, engine, start)."""
@@ -151,24 +202,26 @@ def _range_cell(values, fmt: str) -> str:
 
 def generation_table(s: LoopSweep) -> tuple:
     """The Gaussian-mixture loop per arm and generation across seeds: ``(markdown, numbers)``. Columns:
-    the hallucinated share (mean [lowest – highest seed]), how many seeds pass chapter 2's quality gate,
-    the mean mode spread / sigma. Numbers: ``first`` (generation 0's mean hallucinated share),
-    ``last_<arm>`` (the last generation's), ``gate0_all`` (generation 0 passes the gate in every seed) and
-    ``gates`` (that in words, with how many later generations fail it)."""
+    the hallucinated share (mean [lowest – highest seed]), how many seeds pass the records' *loose* check
+    (:func:`mode_interp.interpolation.quality_gate`: >= 90% within 3 sigma, every spread within 1 +- 0.3
+    sigma, weights within 50% of 1/K; weaker than chapter 2's gate, which :func:`generation0_gates`
+    applies), the mean mode spread / sigma. Numbers: ``first`` (generation 0's mean hallucinated share),
+    ``last_<arm>`` (the last generation's), ``loose0_all`` (generation 0 passes the loose check in every
+    seed) and ``loose`` (that in words, with how many later generations fail it)."""
     s = _check_sweep("s", s)
     h, gate, spread = s.by_arm("hallucinated"), s.by_arm("gate"), s.by_arm("spread")
     rows = [[ARM_NAMES[arm], g, _range_cell(h[arm][1][:, g], ".2%"),
              f"{int(gate[arm][1][:, g].sum())} of {len(gate[arm][0])}", f"{spread[arm][1][:, g].mean():.2f}"]
             for arm in h for g in range(h[arm][1].shape[1])]
-    table = markdown_table(["arm", "generation", "hallucinated, mean [lowest – highest seed]", "gate passed",
+    table = markdown_table(["arm", "generation", "hallucinated, mean [lowest – highest seed]", "loose check passed",
                             "spread / σ"], rows)
     first_arm = next(iter(h))                                  # generation 0 is shared by the arms
     gate0 = gate[first_arm][1][:, 0]
     later = np.concatenate([v[:, 1:].ravel() for _, v in gate.values()])
-    gates = ("generation 0 passes it in every seed" if gate0.all() else
+    loose = ("generation 0 passes it in every seed" if gate0.all() else
              f"generation 0 FAILS it in {int((gate0 == 0).sum())} seed(s)")
-    numbers = {"first": h[first_arm][1][:, 0].mean(), "gate0_all": bool(gate0.all()),
-               "gates": gates + f"; {int((later == 0).sum())} of the {len(later)} later generations (all seeds and "
+    numbers = {"first": h[first_arm][1][:, 0].mean(), "loose0_all": bool(gate0.all()),
+               "loose": loose + f"; {int((later == 0).sum())} of the {len(later)} later generations (all seeds and "
                                 "arms) fail it"}
     numbers |= {f"last_{arm}": v[:, -1].mean() for arm, (_, v) in h.items()}
     return table, numbers
@@ -229,6 +282,19 @@ def comparison_table(s: LoopSweep, key: str = "hallucinated", kept_key: str = "k
                             "seeds in the tested direction"], rows)
     verdict = _verdict({name: p["p_sign_flip"] < alpha for name, p in compared.items()})
     return table, paired_numbers(tests) | {"verdict": verdict}
+
+
+def replicate_tables(s: LoopSweep, confidence: float = 0.95, alpha: float = 0.05, compute: bool = False) -> tuple:
+    """A Gaussian-mixture loop across seeds, as one section shows it: ``(tables, numbers)``. ``tables``:
+    ``generations`` (:func:`generation_table`), ``gate0`` (:func:`generation0_gates`; ``compute`` as there)
+    and ``comparison`` (:func:`comparison_table` of the hallucinated shares, the data handed on by
+    generation 0 as ``kept_hallucinated``); ``numbers``: all three's numbers in one dict (their names do
+    not overlap)."""
+    generations, numbers = generation_table(s)
+    gate0, gate_numbers = generation0_gates(s, compute)
+    comparison, compared = comparison_table(s, "hallucinated", "kept_hallucinated", "+.2%", confidence, alpha)
+    return ({"generations": generations, "gate0": gate0, "comparison": comparison},
+            numbers | gate_numbers | compared)
 
 
 def removal_table(s: LoopSweep) -> tuple:
@@ -358,9 +424,11 @@ def grid_table(config: LoopConfig, loop: dict, k_label: float = 5.0, z: float = 
     """The generations of one seed of a Gaussian-mixture loop (``loop`` from
     :func:`mode_interp.recursive.run_loop`, possibly partly finished): ``(markdown or None, numbers,
     rows)``, ``rows`` from :func:`mode_interp.experiments.loops.loop_rows`. Columns: the hallucinated share
-    with its Wilson interval at ``z``, mode spread, quality gate, the pool's hallucinations removed, the data
-    passed on, the histogram KL and where each model came from. Numbers: ``grid_done`` (generations per
-    arm), ``grid_generations``, ``grid_state``, ``grid_verdict`` (the last generation of each arm and the
+    with its Wilson interval at ``z``, mode spread, the records' loose check (:func:`generation_table`), the
+    pool's hallucinations removed, the data passed on, the histogram KL and where each model came from.
+    Numbers: ``grid_done`` (generations per arm), ``grid_generations``, ``grid_state``, once generation 0
+    exists chapter 2's gate on its pool (``grid_gate0_passed``, ``grid_gate0_median``: the median mode
+    spread / the exact chain's, ``grid_gate0_within``), ``grid_verdict`` (the last generation of each arm and the
     drift between the two unfiltered arms as a two-proportion z, once every arm is complete; with then
     ``grid_last_<arm>`` and ``grid_z_drift``) and ``grid_cost_note`` (whether the records' stored training
     seconds cover every step)."""
@@ -380,8 +448,11 @@ def grid_table(config: LoopConfig, loop: dict, k_label: float = 5.0, z: float = 
         rows = loops.loop_rows(config, loop, k_label, z)
         bins = kl_grid(config.base.mixture())[0]
         sources = [gen.model.source for gens in loop.values() for gen in gens]
+        gate = _strict_gate(config, next(gens[0] for gens in loop.values() if gens).pool)
+        numbers |= {"grid_gate0_passed": gate["passed"], "grid_gate0_median": gate["median_spread_ratio"],
+                    "grid_gate0_within": gate["within"]}
         table = markdown_table(
-            ["arm", "generation", "model's samples: hallucinated (99.9% interval)", "mode spread / σ", "quality gate",
+            ["arm", "generation", "model's samples: hallucinated (99.9% interval)", "mode spread / σ", "loose check",
              "pool hallucinations removed", "data passed on: hallucinated",
              f"KL(true ‖ samples), {bins}{'²' if config.base.dim == 2 else ''} bins", "model source"],
             [[ARM_NAMES[r["arm"]], r["generation"],

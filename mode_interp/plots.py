@@ -11,6 +11,7 @@ import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from ._validate import check_instance
 from .data import GaussianMixture
 from .optimal import posterior_mean, score, transition_width
 from .schedule import Schedule
@@ -382,6 +383,21 @@ def plot_replicate_curves(panels) -> Figure:
         ax.set_xlabel("generation")
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
+    return fig
+
+
+def plot_loop_replicates(s, title: str = "") -> Figure:
+    """A Gaussian-mixture loop across seeds (``s``, a :class:`mode_interp.loop_report.LoopSweep`): its
+    hallucinated share (log scale) and mean mode spread / sigma per generation, by
+    :func:`plot_replicate_curves`, under ``title``."""
+    from .loop_report import LoopSweep
+
+    check_instance("s", s, LoopSweep, " (from loop_report.load_sweep)")
+    check_instance("title", title, str)
+    fig = plot_replicate_curves([("hallucinated share", s.by_arm("hallucinated"), True),
+                                 ("mode spread / σ", s.by_arm("spread"), False)])
+    if title:
+        fig.suptitle(title)
     return fig
 
 

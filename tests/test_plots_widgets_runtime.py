@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import ipywidgets
 import pytest
 import torch
@@ -163,6 +165,20 @@ def test_chapter5_plots(tmp_path):
         plots.plot_generations_2d({"none": []}, mixture, label)
     fig = plots.plot_digit_generations({"a": np.zeros((3, 28, 28)), "b": np.ones((12, 28, 28))})
     assert isinstance(fig, Figure) and len(fig.axes) == 20
+
+
+def test_plot_loop_replicates_draws_both_panels_of_a_shipped_sweep():
+    from mode_interp import loop_report as lr
+    s = lr.load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "loop_1d.json")
+    fig = plots.plot_loop_replicates(s, "1-D")
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 and fig.get_suptitle() == "1-D"
+    assert fig.axes[0].get_yscale() == "log" and fig.axes[1].get_ylabel() == "mode spread / σ"
+    # each arm: one thin line per seed and the mean
+    assert len(fig.axes[0].lines) == len(s.arms) * (len(s.seeds) + 1)
+    with pytest.raises(TypeError, match="load_sweep"):
+        plots.plot_loop_replicates(s.records)
+    with pytest.raises(TypeError, match="title"):
+        plots.plot_loop_replicates(s, 3)
 
 
 def test_sampler_grid_panels_share_a_y_axis_that_holds_every_panel():

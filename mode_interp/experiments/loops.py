@@ -11,8 +11,9 @@ The three arms of a replicate share its generation 0, which a sweep computes onc
 
 * Gaussian mixtures: ``hallucinated`` (share of the pool farther than ``k_label`` sigma from every mode,
   with its ``count`` and Wilson interval ``_lo`` / ``_hi`` at ``z``), ``within`` / ``spread`` / ``gate``
-  (chapter 2's quality gate on the pool), ``kl`` (:func:`mode_interp.stats.histogram_kl` against
-  ``n_pool`` true samples), ``kept_hallucinated`` / ``kept_spread`` (of the data passed on),
+  (the loose check :func:`mode_interp.interpolation.quality_gate` on the pool; chapter 2's stricter gate:
+  :func:`mode_interp.loop_report.generation0_gates`), ``kl`` (:func:`mode_interp.stats.histogram_kl`
+  against ``n_pool`` true samples), ``kept_hallucinated`` / ``kept_spread`` (of the data passed on),
   ``hallucinated_removed`` (share of the pool's hallucinations the selection dropped) and
   ``removed_precision`` (share of the dropped samples that are hallucinations);
 * digits (``digits_pca``): ``fd`` / ``kept_fd`` (Fréchet distance of ``n_fid`` decoded samples to decoded
