@@ -143,6 +143,6 @@ def test_recompute_checks_a_record_against_its_live_rerun(tmp_path, monkeypatch)
            "result": {"rows": [measure(x, spec.config)]}}
     rows = lp.rows({"g": ([rec], [toy])})
     out = lp.recompute([rec], rows, n_train=MODEL["n_train"])
-    assert out["error"] == 0.0 and out["source"]
+    assert out["error"] == 0.0 and out["relative_error"] == 0.0 and out["source"]
     with pytest.raises(ValueError, match="one record"):
         lp.recompute([rec], rows, n_train=123)
