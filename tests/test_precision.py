@@ -77,7 +77,9 @@ def test_bfloat16_unet_eps_matches_float32(bf16):
 def test_bfloat16_sampling_of_a_trained_model_passes_the_validation(bf16):
     config = ToyConfig(width=32, n_train=2_000, batch_size=500, steps=300, lr=3e-3, T=100)
     trained = train(config, progress=False)
-    out = engine_check.compare_toy(trained, 600, seed=3, window=5, spread_tol=0.05)
+    # 3,000 samples (about 1,000 a mode): with 600, the modes' spreads of the two precisions differed by 7.1% on
+    # a CPU with native bfloat16 (AVX-512 / AMX, one thread), sampling noise of ~200 points a mode, not bf16
+    out = engine_check.compare_toy(trained, 3_000, seed=3, window=5, spread_tol=0.05)
     assert out["float32"]["precision"] == "float32" and out["bfloat16"]["precision"] == "bfloat16"
     assert out["rates_equal"] and out["aurocs_overlap"] if out["float32"]["hallucinated"] else out["rates_equal"]
     assert out["spread_max_rel"] < 0.05
