@@ -42,7 +42,7 @@ from .report import markdown_table
 
 ARM_NAMES = {"none": "no filter", "variance": "variance filter (Hal)", "random": "random filter"}
 STATS = ("mean", "lo", "hi", "p_one_sided", "p_sign_flip")     # the numbers kept of each paired test
-METRIC_NAMES = {"hallucinated": "hallucinated shares", "fd": "Fréchet distances"}
+METRIC_NAMES = {"hallucinated": "hallucinated shares", "fd": "Fréchet distances", "spread": "mode spreads / σ"}
 
 
 def _nanmean(values) -> float:
@@ -303,8 +303,9 @@ def removal_table(s: LoopSweep) -> tuple:
     the share of what the variance filter drops that is hallucinated (precision), and a perfect filter's
     precision at the same budget (min(1, hallucinated share / (1 - 1/oversample))). Numbers:
     ``removed_g0_mean``, ``removed_g0_text`` (per seed, with the pool's hallucination count),
-    ``removed_g0_beats_random`` (at generation 0 the variance filter removes more than the random one in
-    every seed), ``precision_g0``, ``ceiling_g0`` and ``random_removed_mean`` (over all generations)."""
+    ``removed_g0_pooled`` (removed of held, over every seed), ``removed_g0_n_seeds`` (seeds whose pool holds a
+    hallucination), ``removed_g0_beats_random`` (at generation 0 the variance filter removes more than the
+    random one in every such seed), ``precision_g0``, ``ceiling_g0`` and ``random_removed_mean`` (over all generations)."""
     s = _check_sweep("s", s)
     removed, precision = s.by_arm("hallucinated_removed"), s.by_arm("removed_precision")
     for arm in ("variance", "random"):
@@ -321,10 +322,13 @@ def removal_table(s: LoopSweep) -> tuple:
                             "a perfect filter's precision at this budget"], rows)
     rnd_seeds = removed["random"][0]
     rnd0 = np.array([rnd_removed[rnd_seeds.index(seed), 0] if seed in rnd_seeds else math.nan for seed in seeds])
+    held = counts[:, 0] > 0                       # a pool without hallucinations has nothing to remove
     numbers = {"removed_g0_mean": _nanmean(var_removed[:, 0]),
-               "removed_g0_text": ", ".join(f"seed {seed}: {v:.0%} of {int(n)}"
+               "removed_g0_text": ", ".join(f"seed {seed}: {v:.0%} of {int(n)}" if n else f"seed {seed}: none in its pool"
                                             for seed, v, n in zip(seeds, var_removed[:, 0], counts[:, 0])),
-               "removed_g0_beats_random": bool((var_removed[:, 0] > rnd0).all()),
+               "removed_g0_pooled": f"{int(round(np.nansum(var_removed[:, 0] * counts[:, 0])))} of {int(counts[:, 0].sum())}",
+               "removed_g0_n_seeds": int(held.sum()),
+               "removed_g0_beats_random": bool(held.any() and (var_removed[held, 0] > rnd0[held]).all()),
                "precision_g0": _nanmean(var_precision[:, 0]), "ceiling_g0": ceiling[:, 0].mean(),
                "random_removed_mean": _nanmean(rnd_removed)}
     return table, numbers
@@ -370,6 +374,69 @@ def oversampling_table(small: LoopSweep, large: LoopSweep, confidence: float = 0
                                      for row in rows[:small.loop.generations]]),
         "large_oversample": hi_rho, "large_removed_share": 1 - 1 / hi_rho}
     return table, numbers
+
+
+def recipe_table(short: LoopSweep, long: LoopSweep, confidence: float = 0.95) -> tuple:
+    """The same loop under two training recipes (``short`` and ``long``: the same data, loop, seeds and
+    arms, only the training of each generation differs), paired by seed: ``(markdown, numbers)``. Replicate
+    s of both draws the same real data set, so the pairing isolates the recipe. Columns per arm and
+    generation (means over the shared seeds): the hallucinated share and the mode spread / sigma under
+    each recipe. Numbers per arm at the last generation, long − short paired by seed (one-sided H1 < 0,
+    :func:`paired_numbers`): ``recipe_<arm>_*`` (hallucinated share) and ``recipe_spread_<arm>_*`` (mode
+    spread / sigma); ``short_steps``, ``long_steps``, ``recipe_n_seeds``."""
+    from .stats import paired_test
+
+    short, long = _check_sweep("short", short), _check_sweep("long", long)
+    confidence = _check_confidence(confidence)
+    data_fields = ("data", "means", "sigma", "n_train", "data_seed", "weights")
+    differs = [f for f in data_fields if getattr(short.loop.base, f, None) != getattr(long.loop.base, f, None)]
+    differs += [f for f in ("generations", "oversample", "window", "seed")
+                if getattr(short.loop, f) != getattr(long.loop, f)]
+    if differs:
+        raise ValueError(f"short and long must run the same data and loop (only the training recipe may differ); "
+                         f"they differ in {differs}")
+    per = {name: {key: s.by_arm(key) for key in ("hallucinated", "spread")} for name, s in (("short", short), ("long", long))}
+    arms = [arm for arm in per["short"]["hallucinated"] if arm in per["long"]["hallucinated"]]
+    if not arms:
+        raise ValueError("short and long share no arm")
+    rows, numbers = [], {}
+    for arm in arms:
+        (seeds_s, _), (seeds_l, _) = per["short"]["hallucinated"][arm], per["long"]["hallucinated"][arm]
+        seeds = sorted(set(seeds_s) & set(seeds_l))
+        if len(seeds) < 2:
+            raise ValueError(f"arm {arm!r}: short and long share {len(seeds)} seed(s); pairing needs >= 2")
+        pick = lambda name, key: per[name][key][arm][1][[per[name][key][arm][0].index(s) for s in seeds]]  # noqa: E731
+        h = {name: pick(name, "hallucinated") for name in per}
+        spread = {name: pick(name, "spread") for name in per}
+        rows += [[ARM_NAMES[arm], g, f"{h['short'][:, g].mean():.2%}", f"{h['long'][:, g].mean():.2%}",
+                  f"{spread['short'][:, g].mean():.2f}", f"{spread['long'][:, g].mean():.2f}"]
+                 for g in range(min(h["short"].shape[1], h["long"].shape[1]))]
+        numbers |= paired_numbers({f"recipe_{arm}": paired_test(h["long"][:, -1], h["short"][:, -1], confidence),
+                                   f"recipe_spread_{arm}": paired_test(spread["long"][:, -1], spread["short"][:, -1],
+                                                                       confidence)})
+        numbers["recipe_n_seeds"] = len(seeds)
+    steps = {name: f"{s.loop.base.steps:,} steps" for name, s in (("short", short), ("long", long))}
+    table = markdown_table(["arm", "generation", f"hallucinated, {steps['short']}", f"hallucinated, {steps['long']}",
+                            f"spread / σ, {steps['short']}", f"spread / σ, {steps['long']}"], rows)
+    return table, numbers | {"short_steps": short.loop.base.steps, "long_steps": long.loop.base.steps}
+
+
+def recipe_tables(s: LoopSweep, short: LoopSweep, confidence: float = 0.95, alpha: float = 0.05,
+                  compute: bool = False) -> tuple:
+    """A loop and the same loop under a shorter training recipe, as one section shows them: ``(tables,
+    numbers)``. :func:`replicate_tables` of each, its tables and numbers prefixed ``main_`` (``s``) and
+    ``short_`` (``short``); :func:`comparison_table` of ``s``'s mode spreads (a filter that lowers the
+    hallucinated share may narrow the modes) as table ``main_spread`` with numbers ``main_spread_*``; and
+    :func:`recipe_table` (``short`` against ``s``) as table ``recipe`` with its numbers unprefixed."""
+    tables, numbers = {}, {}
+    for prefix, loop in (("main", s), ("short", short)):
+        t, n = replicate_tables(loop, confidence, alpha, compute)
+        tables |= {f"{prefix}_{name}": v for name, v in t.items()}
+        numbers |= {f"{prefix}_{name}": v for name, v in n.items()}
+    spread, spread_numbers = comparison_table(s, "spread", "kept_spread", "+.3f", confidence, alpha)
+    table, compared = recipe_table(short, s, confidence)
+    return (tables | {"main_spread": spread, "recipe": table},
+            numbers | {f"main_spread_{k}": v for k, v in spread_numbers.items()} | compared)
 
 
 # ---------------------------------------------------------------- the paper-scale 2-D grid loop
@@ -555,6 +622,17 @@ def digits_table(s: LoopSweep) -> tuple:
                "confident_first": conf0.mean(), "confident_first_min": conf0.min(),
                "digits_order": " < ".join(f"{ARM_NAMES[a]} ({last[a]:.2f})" for a in sorted(last, key=last.get))}
     return table, numbers | {f"fd_last_{arm}": v for arm, v in last.items()}
+
+
+def digits_tables(s: LoopSweep, loop_seed: int = 0, confidence: float = 0.95, alpha: float = 0.05) -> tuple:
+    """The digits loop as one section shows it: ``(tables, numbers)``. Table ``digits``
+    (:func:`digits_table`) and ``d_comparison`` (:func:`comparison_table` of the Fréchet distances, the
+    data handed on as ``kept_fd``); numbers: :func:`digits_baseline`, :func:`digits_table`'s, and the
+    comparison's prefixed ``d_``."""
+    table, numbers = digits_table(s)
+    comparison, compared = comparison_table(s, "fd", "kept_fd", "+.2f", confidence, alpha)
+    return ({"digits": table, "d_comparison": comparison},
+            digits_baseline(s, loop_seed) | numbers | {f"d_{k}": v for k, v in compared.items()})
 
 
 def digit_preview(s: LoopSweep, seed: int | None = None) -> dict:

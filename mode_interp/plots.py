@@ -425,6 +425,17 @@ def plot_generations_1d(loop: dict, mixture: GaussianMixture, bins: int = 240, m
     return fig
 
 
+def plot_grid_loop(loop: dict, rows: list, mixture: GaussianMixture, k: float = 5.0) -> tuple:
+    """A 2-D loop's two figures: the hallucinated share and KL(true ‖ samples) per generation and arm
+    (:func:`plot_generation_curves` of ``rows``), and every generation's samples with those more than ``k``
+    sigma from every mode in orange (:func:`plot_generations_2d`)."""
+    from .hallucination import is_hallucinated
+
+    curves = plot_generation_curves([("hallucinated share of the model's samples", rows, "hallucinated", True),
+                                     ("KL(true ‖ samples)", rows, "kl", True)])
+    return curves, plot_generations_2d(loop, mixture, lambda x: is_hallucinated(x, mixture, k).numpy())
+
+
 def plot_generations_2d(loop: dict, mixture: GaussianMixture, hallucinated, s: float = 0.4,
                         max_points: int = 20_000) -> Figure:
     """2-D: a grid of scatter panels, one row per arm and one column per generation; ``hallucinated(x)``

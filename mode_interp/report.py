@@ -86,6 +86,19 @@ def glue_all(values: dict, prefix: str = "") -> dict:
     return out
 
 
+def glue_tables(tables: dict, numbers: dict, prefix: str = "") -> dict:
+    """Glue ``numbers`` (:func:`glue_all`) and each Markdown string ``tables[name]`` as ``name + "_table"``
+    (an ``IPython.display.Markdown``, for the prose's ``{glue:md}`` directive), all under ``prefix``; return
+    the dict of glued keys. ``(tables, numbers)`` is what the report functions of a section return."""
+    from IPython.display import Markdown
+
+    if not isinstance(tables, dict) or not all(isinstance(t, str) for t in tables.values()):
+        raise TypeError(f"tables must be a dict of name -> Markdown string, got {type(tables).__name__}")
+    if not isinstance(numbers, dict):
+        raise TypeError(f"numbers must be a dict of name -> value, got {type(numbers).__name__}")
+    return glue_all(numbers | {f"{name}_table": Markdown(t) for name, t in tables.items()}, prefix)
+
+
 def check(claims: dict, sanity: dict | None = None) -> None:
     """A chapter's check cell: print ``PASS/FAIL [claim] name`` for each claim (can fail if the science is
     wrong) and ``[sanity]`` for each sanity check (true by construction or arithmetic), then assert that

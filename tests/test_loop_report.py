@@ -31,6 +31,11 @@ def large():
 
 
 @pytest.fixture(scope="module")
+def long_1d():
+    return lr.load_sweep(ROOT / "sweeps" / "loop_1d_long.json")
+
+
+@pytest.fixture(scope="module")
 def digits():
     return lr.load_sweep(ROOT / "sweeps" / "loop_digits.json")
 
@@ -151,6 +156,22 @@ def test_replicate_tables_gathers_the_three_tables_of_a_shipped_loop(one_d, tmp_
     assert len(cells(tables["gate0"])) == 5
 
 
+def test_recipe_tables_prefixes_each_loops_tables_and_adds_the_recipe_comparison(one_d, long_1d, tmp_path,
+                                                                                  monkeypatch):
+    """Both 1-D loops' generation 0s ship, so an empty cache computes nothing."""
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    tables, numbers = lr.recipe_tables(long_1d, one_d, 0.9, 0.1)
+    parts = {"main": lr.replicate_tables(long_1d, 0.9, 0.1), "short": lr.replicate_tables(one_d, 0.9, 0.1)}
+    recipe = lr.recipe_table(one_d, long_1d, 0.9)
+    spread = lr.comparison_table(long_1d, "spread", "kept_spread", "+.3f", 0.9, 0.1)
+    assert tables == {**{f"{p}_{k}": v for p, (t, _) in parts.items() for k, v in t.items()},
+                      "main_spread": spread[0], "recipe": recipe[0]}
+    assert numbers == {**{f"{p}_{k}": v for p, (_, n) in parts.items() for k, v in n.items()},
+                       **{f"main_spread_{k}": v for k, v in spread[1].items()}, **recipe[1]}
+    assert "mode spreads / σ" in tables["main_spread"]
+    assert not list(tmp_path.glob("**/*.pt"))                       # nothing was trained or drawn
+
+
 def test_generation0_gates_refuses_bad_input(digits, one_d):
     with pytest.raises(ValueError, match="Gaussian-mixture loop"):
         lr.generation0_gates(digits)
@@ -208,7 +229,9 @@ def test_comparison_table_refuses_bad_input(one_d):
         lr.comparison_table(one_d, number_format=2)
 
 
-def test_removal_table_equals_the_records(one_d):
+@pytest.mark.parametrize("which", ["one_d", "long_1d"])
+def test_removal_table_equals_the_records(which, request):
+    one_d = request.getfixturevalue(which)         # loop_1d_long's seed 1 holds no hallucination at generation 0
     table, numbers = lr.removal_table(one_d)
     rows = cells(table)
     budget = 1 - 1 / 1.025
@@ -221,9 +244,14 @@ def test_removal_table_equals_the_records(one_d):
                        f"{np.nanmean(precision):.1%}", f"{np.minimum(1, h / budget).mean():.1%}"]
     var0, rnd0 = per_seed(one_d, "variance", "hallucinated_removed", 0), per_seed(one_d, "random", "hallucinated_removed", 0)
     assert numbers["removed_g0_mean"] == pytest.approx(np.nanmean(list(var0.values())))
-    assert numbers["removed_g0_beats_random"] == all(var0[s] > rnd0[s] for s in var0)
     counts = per_seed(one_d, "variance", "count", 0)
-    assert numbers["removed_g0_text"] == ", ".join(f"seed {s}: {var0[s]:.0%} of {counts[s]}" for s in sorted(var0))
+    assert numbers["removed_g0_beats_random"] == all(var0[s] > rnd0[s] for s in var0 if counts[s])
+    assert numbers["removed_g0_n_seeds"] == sum(1 for s in counts if counts[s])
+    assert numbers["removed_g0_text"] == ", ".join(f"seed {s}: {var0[s]:.0%} of {counts[s]}" if counts[s] else
+                                                   f"seed {s}: none in its pool" for s in sorted(var0))
+    held = sum(counts.values())
+    removed = sum(round(var0[s] * counts[s]) for s in counts if counts[s])
+    assert numbers["removed_g0_pooled"] == f"{removed} of {held}"
     every = [row["hallucinated_removed"] for r in one_d.records if r["spec"]["arm"] == "random" for row in r["result"]["rows"]]
     assert numbers["random_removed_mean"] == pytest.approx(np.nanmean(every))
 
@@ -249,6 +277,34 @@ def test_oversampling_table_equals_the_records(one_d, large, digits):
     lonely = lr.LoopSweep(large.name, large.loop, (0,), large.arms, large.records[:1])
     with pytest.raises(ValueError, match="seed"):
         lr.oversampling_table(one_d, lonely)
+
+
+def test_recipe_table_pairs_the_two_recipes_by_seed_from_the_records(one_d, long_1d, large, digits):
+    table, numbers = lr.recipe_table(one_d, long_1d)
+    rows = cells(table)
+    assert [r[0] for r in rows] == [lr.ARM_NAMES[a] for a in R.ARMS for _ in range(5)]
+    assert numbers["short_steps"] == 4000 and numbers["long_steps"] == 8000 and numbers["recipe_n_seeds"] == 5
+    for i, arm in enumerate(R.ARMS):
+        row = rows[5 * i + 4]
+        for col, s in ((2, one_d), (3, long_1d)):
+            assert row[col] == f"{np.mean(list(per_seed(s, arm, 'hallucinated', 4).values())):.2%}"
+        assert row[5] == f"{np.mean(list(per_seed(long_1d, arm, 'spread', 4).values())):.2f}"
+        for name, key in ((f"recipe_{arm}", "hallucinated"), (f"recipe_spread_{arm}", "spread")):
+            new, old = per_seed(long_1d, arm, key, 4), per_seed(one_d, arm, key, 4)
+            d = np.array([new[s] - old[s] for s in sorted(new)])
+            assert numbers[f"{name}_mean"] == pytest.approx(d.mean())
+            assert numbers[f"{name}_p_sign_flip"] == pytest.approx(sign_flip_p(d))
+            assert numbers[f"{name}_agree"] == f"{int((d < 0).sum())} of 5"
+    with pytest.raises(ValueError, match="oversample"):
+        lr.recipe_table(one_d, large)
+    with pytest.raises(ValueError, match="data"):
+        lr.recipe_table(one_d, digits)
+    lonely = lr.LoopSweep(long_1d.name, long_1d.loop, (0,), long_1d.arms,
+                          [r for r in long_1d.records if r["spec"]["seed"] == 0])
+    with pytest.raises(ValueError, match="seed"):
+        lr.recipe_table(one_d, lonely)
+    with pytest.raises(TypeError, match="LoopSweep"):
+        lr.recipe_table(one_d, "loop_1d_long")
 
 
 def test_digits_table_equals_the_records(digits):
@@ -286,6 +342,16 @@ def test_digits_baseline_numbers(digits, one_d):
     assert (numbers["digits_beta0"], numbers["digits_beta1"]) == ("0.0001", "0.02")
     with pytest.raises(ValueError, match="digits"):
         lr.digits_baseline(one_d)
+
+
+def test_digits_tables_gathers_the_digits_sections_tables(digits):
+    tables, numbers = lr.digits_tables(digits, 0, 0.9, 0.1)
+    table, own = lr.digits_table(digits)
+    comparison, compared = lr.comparison_table(digits, "fd", "kept_fd", "+.2f", 0.9, 0.1)
+    baseline = lr.digits_baseline(digits, 0)
+    assert tables == {"digits": table, "d_comparison": comparison}
+    assert numbers == {**baseline, **own, **{f"d_{k}": v for k, v in compared.items()}}
+    assert len(numbers) == len(baseline) + len(own) + len(compared)       # no name is shadowed
 
 
 def test_describe_sweep_calls_lists_the_index(one_d):

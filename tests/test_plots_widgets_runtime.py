@@ -158,6 +158,9 @@ def test_chapter5_plots(tmp_path):
         fig = (plots.plot_generations_1d(loop, mixture) if data == "mixture_1d"
                else plots.plot_generations_2d(loop, mixture, label))
         assert isinstance(fig, Figure)
+    curves, scatter = plots.plot_grid_loop(loop, rows, mixture, 5.0)       # the 2-D loop's two figures
+    assert len(curves.axes) == 2 and [ax.get_ylabel() for ax in curves.axes][1].startswith("KL")
+    assert len(scatter.axes) == len(plots.plot_generations_2d(loop, mixture, label).axes)
     partial = {"none": loop["none"], "variance": loop["variance"][:1], "random": []}    # a partly finished run
     fig = plots.plot_generations_2d(partial, mixture, label)
     assert sum(ax.axison for ax in fig.axes) == 3 and len(fig.axes) == 4   # the empty arm gets no row

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mode_interp.report import check, glue_all, plain
+from mode_interp.report import check, glue_all, glue_tables, plain
 
 
 def test_plain_turns_numpy_and_torch_scalars_into_python():
@@ -26,6 +26,18 @@ def test_glue_all_glues_plain_values_under_the_prefix(capsys):
         glue_all({"a-b": 1})
     with pytest.raises(TypeError, match="prefix"):
         glue_all({"a": 1}, prefix=3)
+
+
+def test_glue_tables_glues_numbers_and_each_table_as_markdown():
+    from IPython.display import Markdown
+
+    out = glue_tables({"gate": "| a |\n|---|\n| 1 |"}, {"n": np.int64(2)}, "chX_")
+    assert set(out) == {"chX_n", "chX_gate_table"} and out["chX_n"] == 2 and type(out["chX_n"]) is int
+    assert isinstance(out["chX_gate_table"], Markdown) and out["chX_gate_table"].data == "| a |\n|---|\n| 1 |"
+    with pytest.raises(TypeError, match="tables"):
+        glue_tables({"gate": 3}, {})
+    with pytest.raises(TypeError, match="numbers"):
+        glue_tables({}, [("n", 1)])
 
 
 def test_check_prints_every_line_and_fails_on_a_failed_claim_or_sanity_check(capsys):
