@@ -305,7 +305,7 @@ def removal_table(s: LoopSweep) -> tuple:
     ``removed_g0_mean``, ``removed_g0_text`` (per seed, with the pool's hallucination count),
     ``removed_g0_pooled`` (removed of held, over every seed), ``removed_g0_n_seeds`` (seeds whose pool holds a
     hallucination), ``removed_g0_beats_random`` (at generation 0 the variance filter removes more than the
-    random one in every such seed), ``precision_g0``, ``ceiling_g0`` and ``random_removed_mean`` (over all generations)."""
+    random one in every such seed; False when no pool holds one), ``precision_g0``, ``ceiling_g0`` and ``random_removed_mean`` (over all generations)."""
     s = _check_sweep("s", s)
     removed, precision = s.by_arm("hallucinated_removed"), s.by_arm("removed_precision")
     for arm in ("variance", "random"):
@@ -383,18 +383,23 @@ def recipe_table(short: LoopSweep, long: LoopSweep, confidence: float = 0.95) ->
     generation (means over the shared seeds): the hallucinated share and the mode spread / sigma under
     each recipe. Numbers per arm at the last generation, long − short paired by seed (one-sided H1 < 0,
     :func:`paired_numbers`): ``recipe_<arm>_*`` (hallucinated share) and ``recipe_spread_<arm>_*`` (mode
-    spread / sigma); ``short_steps``, ``long_steps``, ``recipe_n_seeds``."""
+    spread / sigma: H1 is *narrower*, which is closer to the truth only where the short recipe's spread
+    exceeds 1); ``short_steps``, ``long_steps``, ``recipe_n_seeds`` (the fewest seeds an arm pairs). Raises
+    ValueError unless the loops differ in their training recipe only and ``short`` trains fewer steps."""
     from .stats import paired_test
 
     short, long = _check_sweep("short", short), _check_sweep("long", long)
     confidence = _check_confidence(confidence)
     data_fields = ("data", "means", "sigma", "n_train", "data_seed", "weights")
     differs = [f for f in data_fields if getattr(short.loop.base, f, None) != getattr(long.loop.base, f, None)]
-    differs += [f for f in ("generations", "oversample", "window", "seed")
-                if getattr(short.loop, f) != getattr(long.loop, f)]
+    loop_s, loop_l = ({k: v for k, v in x.loop.to_dict().items() if k != "base"} for x in (short, long))
+    differs += [k for k in sorted(loop_s.keys() | loop_l.keys()) if loop_s.get(k) != loop_l.get(k)]
     if differs:
         raise ValueError(f"short and long must run the same data and loop (only the training recipe may differ); "
                          f"they differ in {differs}")
+    if short.loop.base.steps >= long.loop.base.steps:
+        raise ValueError(f"short must train fewer steps per generation than long, got {short.loop.base.steps:,} "
+                         f"and {long.loop.base.steps:,}")
     per = {name: {key: s.by_arm(key) for key in ("hallucinated", "spread")} for name, s in (("short", short), ("long", long))}
     arms = [arm for arm in per["short"]["hallucinated"] if arm in per["long"]["hallucinated"]]
     if not arms:
@@ -414,7 +419,7 @@ def recipe_table(short: LoopSweep, long: LoopSweep, confidence: float = 0.95) ->
         numbers |= paired_numbers({f"recipe_{arm}": paired_test(h["long"][:, -1], h["short"][:, -1], confidence),
                                    f"recipe_spread_{arm}": paired_test(spread["long"][:, -1], spread["short"][:, -1],
                                                                        confidence)})
-        numbers["recipe_n_seeds"] = len(seeds)
+        numbers["recipe_n_seeds"] = min(len(seeds), numbers.get("recipe_n_seeds", len(seeds)))
     steps = {name: f"{s.loop.base.steps:,} steps" for name, s in (("short", short), ("long", long))}
     table = markdown_table(["arm", "generation", f"hallucinated, {steps['short']}", f"hallucinated, {steps['long']}",
                             f"spread / σ, {steps['short']}", f"spread / σ, {steps['long']}"], rows)
@@ -435,8 +440,10 @@ def recipe_tables(s: LoopSweep, short: LoopSweep, confidence: float = 0.95, alph
         numbers |= {f"{prefix}_{name}": v for name, v in n.items()}
     spread, spread_numbers = comparison_table(s, "spread", "kept_spread", "+.3f", confidence, alpha)
     table, compared = recipe_table(short, s, confidence)
-    return (tables | {"main_spread": spread, "recipe": table},
-            numbers | {f"main_spread_{k}": v for k, v in spread_numbers.items()} | compared)
+    spread_numbers = {f"main_spread_{k}": v for k, v in spread_numbers.items()}
+    if (numbers.keys() & compared.keys()) or (numbers.keys() & spread_numbers.keys()):
+        raise RuntimeError("recipe_tables: two of its parts name a number alike")       # a bug, not bad input
+    return tables | {"main_spread": spread, "recipe": table}, numbers | spread_numbers | compared
 
 
 # ---------------------------------------------------------------- the paper-scale 2-D grid loop

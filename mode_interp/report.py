@@ -92,8 +92,11 @@ def glue_tables(tables: dict, numbers: dict, prefix: str = "") -> dict:
     the dict of glued keys. ``(tables, numbers)`` is what the report functions of a section return."""
     from IPython.display import Markdown
 
-    if not isinstance(tables, dict) or not all(isinstance(t, str) for t in tables.values()):
+    if not isinstance(tables, dict):
         raise TypeError(f"tables must be a dict of name -> Markdown string, got {type(tables).__name__}")
+    for name, table in tables.items():
+        if not isinstance(table, str):
+            raise TypeError(f"tables[{name!r}] must be a Markdown string, got {type(table).__name__}")
     if not isinstance(numbers, dict):
         raise TypeError(f"numbers must be a dict of name -> value, got {type(numbers).__name__}")
     return glue_all(numbers | {f"{name}_table": Markdown(t) for name, t in tables.items()}, prefix)

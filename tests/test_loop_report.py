@@ -297,6 +297,8 @@ def test_recipe_table_pairs_the_two_recipes_by_seed_from_the_records(one_d, long
             assert numbers[f"{name}_agree"] == f"{int((d < 0).sum())} of 5"
     with pytest.raises(ValueError, match="oversample"):
         lr.recipe_table(one_d, large)
+    with pytest.raises(ValueError, match="fewer steps"):
+        lr.recipe_table(long_1d, one_d)
     with pytest.raises(ValueError, match="data"):
         lr.recipe_table(one_d, digits)
     lonely = lr.LoopSweep(long_1d.name, long_1d.loop, (0,), long_1d.arms,
