@@ -366,7 +366,9 @@ def plot_generation_curves(panels) -> Figure:
 def plot_replicate_curves(panels) -> Figure:
     """One panel per ``(y_label, table, log_y)`` with ``table = {arm: (seeds, values[seed, generation])}``
     (:func:`mode_interp.experiments.loops.by_arm`): each seed as a thin line, the mean over seeds as a thick
-    one, and the band between the lowest and highest seed."""
+    one, and the band between the lowest and highest seed. ``log_y``: a log scale, or, where some seed's value
+    is 0 (a pool without a hallucination), a symmetric-log scale that is linear below the panel's smallest
+    positive value, so that a zero stays on the panel at 0."""
     fig = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (label, table, log_y) in zip(axes, panels):
@@ -378,7 +380,12 @@ def plot_replicate_curves(panels) -> Figure:
             ax.fill_between(g, values.min(0), values.max(0), color=color, alpha=0.12, lw=0)
             ax.plot(g, values.mean(0), "o-", color=color, lw=2, label=f"{ARM_NAMES[arm]} (mean of {len(seeds)})")
         if log_y:
-            ax.set_yscale("log")
+            every = np.concatenate([values.ravel() for _, values in table.values()])
+            if (every > 0).all():
+                ax.set_yscale("log")
+            else:
+                ax.set_yscale("symlog", linthresh=float(every[every > 0].min()) if (every > 0).any() else 1.0)
+                ax.set_ylim(bottom=0)
         ax.set_xticks(g)
         ax.set_xlabel("generation")
         ax.set_ylabel(label)

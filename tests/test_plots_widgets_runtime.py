@@ -178,6 +178,11 @@ def test_plot_loop_replicates_draws_both_panels_of_a_shipped_sweep():
     assert fig.axes[0].get_yscale() == "log" and fig.axes[1].get_ylabel() == "mode spread / σ"
     # each arm: one thin line per seed and the mean
     assert len(fig.axes[0].lines) == len(s.arms) * (len(s.seeds) + 1)
+    # a seed whose pool holds no hallucination (loop_1d_long, seed 1, generation 0) stays on the panel at 0
+    long = lr.load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "loop_1d_long.json")
+    ax = plots.plot_loop_replicates(long).axes[0]
+    assert min(long.by_arm("hallucinated")["none"][1][:, 0]) == 0
+    assert ax.get_yscale() == "symlog" and ax.get_ylim()[0] == 0
     with pytest.raises(TypeError, match="load_sweep"):
         plots.plot_loop_replicates(s.records)
     with pytest.raises(TypeError, match="title"):
