@@ -15,7 +15,7 @@ what the chapters show, as tested functions: ``toy_report`` (chapter 2), ``shape
 
 __version__ = "0.1.0"
 
-from .data import GaussianMixture, grid_25, mixture_1d, rotated_grid_25  # noqa: F401
+from .data import GaussianMixture, grid_9, grid_25, mixture_1d, rotated_grid_25  # noqa: F401
 from . import precision, stats  # noqa: F401
 from .diffusion import (SampleResult, Step, eps_mse_loss, posterior_step_mean, q_sample,  # noqa: F401
                         reverse_step, sample, sample_progressive, x0_from_eps)

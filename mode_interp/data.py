@@ -107,19 +107,34 @@ def mixture_1d(means=(1.0, 2.0, 3.0), sigma: float = 0.05, weights=None) -> Gaus
     return GaussianMixture(means[:, None], sigma, weights)
 
 
+def _square_grid(half: int, sigma: float, spacing: float, normalise: bool, weights) -> GaussianMixture:
+    """(2 half + 1)^2 modes at (spacing*i, spacing*j), i, j in -half..half, divided by GRID_SCALE when
+    ``normalise``; mode k = (2 half + 1)(i + half) + (j + half) has weight ``weights[k]``."""
+    sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
+    spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
+    normalise = check_bool("normalise", normalise)
+    i, j = np.meshgrid(np.arange(-half, half + 1), np.arange(-half, half + 1), indexing="ij")
+    means = spacing * np.stack([i.ravel(), j.ravel()], axis=1).astype(np.float64)
+    scale = GRID_SCALE if normalise else 1.0
+    return GaussianMixture(means / scale, sigma / scale, weights)
+
+
 def grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True, weights=None) -> GaussianMixture:
     """25 modes at (spacing*i, spacing*j), i, j in -2..2, divided by GRID_SCALE when ``normalise``.
 
     With the defaults the modes sit at multiples of 0.707 in [-1.414, 1.414]^2 and sigma = 0.0177. Mode
     k = 5 (i + 2) + (j + 2) has weight ``weights[k]`` (default: equal weights).
     """
-    sigma = check_float("sigma", sigma, 0.0, None, lo_open=True)
-    spacing = check_float("spacing", spacing, 0.0, None, lo_open=True)
-    normalise = check_bool("normalise", normalise)
-    i, j = np.meshgrid(np.arange(-2, 3), np.arange(-2, 3), indexing="ij")
-    means = spacing * np.stack([i.ravel(), j.ravel()], axis=1).astype(np.float64)
-    scale = GRID_SCALE if normalise else 1.0
-    return GaussianMixture(means / scale, sigma / scale, weights)
+    return _square_grid(2, sigma, spacing, normalise, weights)
+
+
+def grid_9(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True, weights=None) -> GaussianMixture:
+    """The centre 3 x 3 of :func:`grid_25`: 9 modes at (spacing*i, spacing*j), i, j in -1..1, on the same
+    scale (GRID_SCALE), so spacing 0.707 and sigma 0.0177 as on the 25-grid. Mode k = 3 (i + 1) + (j + 1)
+    has weight ``weights[k]``; k = 4 is the mode at the origin. Chapter 6's imbalanced 2-D grid: a small
+    grid whose network converges in a few CPU minutes, where the 25-grid takes hours.
+    """
+    return _square_grid(1, sigma, spacing, normalise, weights)
 
 
 def rotated_grid_25(sigma: float = 0.05, spacing: float = 2.0, normalise: bool = True,
@@ -178,6 +193,7 @@ def _digit_codes(config, n: int, seed: int) -> torch.Tensor:
 TOY_DATASETS = {d.name: d for d in (
     ToyDataSet("mixture_1d", mixture=lambda c: mixture_1d(c.means, c.sigma, c.weights or None)),
     ToyDataSet("grid_25", mixture=lambda c: grid_25(sigma=c.sigma, weights=c.weights or None)),
+    ToyDataSet("grid_9", mixture=lambda c: grid_9(sigma=c.sigma, weights=c.weights or None)),
     ToyDataSet("rotated_grid_25", mixture=lambda c: rotated_grid_25(sigma=c.sigma, weights=c.weights or None)),
     ToyDataSet("digits_pca", dim=lambda c: c.latent_dim, points=_digit_codes, max_n=10_000),
 )}

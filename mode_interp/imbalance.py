@@ -11,6 +11,11 @@ with the noise level. The functions here read ``toy_model`` records of an imbala
 balanced control (:mod:`mode_interp.experiments.models`: per gap, the count of samples more than
 ``k_label`` sigma from both neighbours and their mean position; with ``hal_window``, the detector's
 removals per mode), and compare the two gaps of each model across replicates.
+
+On a 2-D grid with one heavy mode (chapter 6's 3 x 3 grid, :func:`mode_interp.data.grid_9`) the same
+questions are asked of the segments between nearest neighbours (:func:`mode_interp.interpolation.segment_profile`),
+in two classes: those that touch the heavy mode ("heavy–light") and the rest ("light–light"); the
+balanced control's segments are classed by the same positions (:func:`grid_rows`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 from ._validate import check_int, check_ints
 from .data import GaussianMixture, check_mixture
+from .interpolation import neighbour_pairs
 from .report import markdown_table
 from .schedule import Schedule, check_schedule
 from .stats import mean_interval, paired_test, wilson_interval
@@ -39,9 +45,21 @@ def boundary(mixture: GaussianMixture, schedule: Schedule, t: int, pair=(0, 1)) 
         raise ValueError(f"pair must be two mode indices i < j below {mixture.n_modes}, got {pair!r}")
     a, b = order[pair[0]], order[pair[1]]
     mu_a, mu_b = float(mixture.means[a, 0]), float(mixture.means[b, 0])
+    s = pair_position(mixture.weights[a], mixture.weights[b], mu_b - mu_a, mixture.sigma, schedule, t)
+    return mu_a + s * (mu_b - mu_a)
+
+
+def pair_position(w_a: float, w_b: float, distance: float, sigma: float, schedule: Schedule, t: int) -> float:
+    """Where along the segment from mode a to mode b (0: a, 1: b; modes ``distance`` apart, in any dimension)
+    the exact responsibilities of the two modes alone are equal at step t, in data units:
+    s*(t) = 1/2 + v_t log(w_a / w_b) / (ab d^2) (the module docstring's x*(t), divided by d)."""
+    check_schedule(schedule)
+    t = check_int("t", t, 0, schedule.T - 1)
+    if not (w_a > 0 and w_b > 0 and distance > 0 and sigma > 0):
+        raise ValueError(f"w_a, w_b, distance and sigma must be positive, got {w_a}, {w_b}, {distance}, {sigma}")
     ab = float(schedule.alpha_bar[t])
-    v = ab * mixture.sigma ** 2 + 1.0 - ab
-    return (mu_a + mu_b) / 2 + v * math.log(mixture.weights[a] / mixture.weights[b]) / (ab * (mu_b - mu_a))
+    v = ab * sigma ** 2 + 1.0 - ab
+    return 0.5 + v * math.log(w_a / w_b) / (ab * distance ** 2)
 
 
 def boundary_positions(mixture: GaussianMixture, schedule: Schedule, t: int) -> dict:
@@ -202,8 +220,9 @@ def detector_rows(rows, key: str = "at_retention") -> list:
 
 
 def detector_table(det_rows, means) -> str:
-    """Per model: Hal's AUROC and the share of each mode's in-support samples removed (95% Wilson)."""
-    heads = [f"mode {m:g}: removed (n)" for m in means]
+    """Per model: Hal's AUROC and the share of each mode's in-support samples removed (95% Wilson);
+    ``means``: the modes' positions (numbers) or names (strings), one per column."""
+    heads = [f"{m if isinstance(m, str) else f'mode {m:g}'}: removed (n)" for m in means]
     return markdown_table(["weights", "replicate", "AUROC", *heads],
                           [[d["arm"], d["seed"], f"{d['auroc']:.3f}",
                             *[f"{l:.1%} [{lo:.1%}, {hi:.1%}] ({n:,})" for l, lo, hi, n in
@@ -353,3 +372,179 @@ def chapter_claims(rows, tempered_rows, det_rows, arm: str, light=(1, 2), heavy:
                 + 1e-9 for d in det_rows),
     }
     return claims, sanity
+
+
+# ---------------------------------------------------------------- the imbalanced 2-D grid
+
+SEGMENT_CLASSES = ("heavy–light", "light–light")
+
+
+def grid_rows(records, heavy: int) -> list:
+    """One row per 2-D ``toy_model`` record (its last measured step) that holds the per-segment profile:
+    ``arm``, ``weights``, ``seed``, ``n``, ``count``, ``rate``, ``gate``, ``detector``, ``config``,
+    ``segments`` (the record's per-segment profile) and ``classes``: per segment class (:data:`SEGMENT_CLASSES`, by whether the segment touches mode ``heavy``),
+    ``segments`` (how many), ``count``, ``per_segment`` and ``position`` (the count-weighted mean position
+    along the segment; heavy–light measured from the heavy mode, 0, to the light one, 1). ``gaps`` holds the
+    two classes' ``per_segment`` counts as "counts", so :func:`log_ratio` and :func:`gap_comparison` apply."""
+    rows = []
+    for m in record_models(records):
+        config, row = m["config"], m["row"]
+        if config.mixture().dim != 2 or "segments" not in row:
+            raise ValueError("records must be 2-D toy_model records that hold the per-segment profile (measured "
+                             "since segment_profile), got one without")
+        heavy = check_int("heavy", heavy, 0, config.mixture().n_modes - 1)
+        classes = {}
+        for name in SEGMENT_CLASSES:
+            segs = [g for g in row["segments"] if (heavy in g["between"]) == (name == SEGMENT_CLASSES[0])]
+            count = sum(g["count"] for g in segs)
+            pos = [(g["position"] if g["between"][0] == heavy or name != SEGMENT_CLASSES[0] else 1 - g["position"],
+                    g["count"]) for g in segs if g["count"]]
+            classes[name] = {"segments": len(segs), "count": count, "per_segment": count / len(segs),
+                             "position": sum(p * c for p, c in pos) / count if count else None}
+        rows.append({"arm": arm_name(config.weights), "weights": list(config.weights), "seed": m["seed"],
+                     "n": row["hallucination"]["n"], "count": row["hallucination"]["count"],
+                     "rate": row["hallucination"]["rate"], "gate": row["gate"], "detector": row.get("detector"),
+                     "classes": classes, "segments": row["segments"], "config": config,
+                     "gaps": [{"count": classes[c]["per_segment"]} for c in SEGMENT_CLASSES]})
+    return sorted(rows, key=lambda r: (r["arm"] == "equal", r["seed"]))
+
+
+def grid_table(rows) -> str:
+    """Per model: hallucinated fraction, each segment class's count per segment and mean position, the
+    ratio of the two classes' counts per segment, and the strict gate with its worst mode weight."""
+    table = [[r["arm"] if r["arm"] == "equal" else f"{max(r['weights']):g} (heavy) / {min(r['weights']):g}",
+              r["seed"], f"{r['rate']:.3%}",
+              *[f"{c['per_segment']:.1f} ({c['position']:.2f})" if c["position"] is not None else "0 (–)"
+                for c in r["classes"].values()],
+              f"{10 ** log_ratio(r):.2f}", "passes" if r["gate"]["passed"] else "fails"] for r in rows]
+    return markdown_table(["weights", "replicate", "hallucinated",
+                           *[f"{c}: per segment (position)" for c in SEGMENT_CLASSES], "ratio", "strict gate"], table)
+
+
+def pooled_detector_rows(det_rows, heavy: int) -> list:
+    """:func:`detector_rows` with the modes pooled into two: ``loss`` = [mode ``heavy``, every other mode]
+    (removed / in-support over the pooled modes), with 95% Wilson intervals and ``n_in_support``."""
+    out = []
+    for d in det_rows:
+        n = np.asarray(d["n_in_support"], dtype=float)
+        removed = np.asarray(d["loss"]) * n
+        light = [k for k in range(len(n)) if k != heavy]
+        counts = [(removed[heavy], n[heavy]), (removed[light].sum(), n[light].sum())]
+        ci = [wilson_interval(int(round(k)), max(int(m), 1), 1.96) for k, m in counts]
+        out.append({**d, "loss": [k / max(m, 1) for k, m in counts], "lo": [c[0] for c in ci],
+                    "hi": [c[1] for c in ci], "n_in_support": [int(m) for _, m in counts]})
+    return out
+
+
+def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) -> dict:
+    """The numbers chapter 6 glues for the imbalanced grid (``rows``: :func:`grid_rows`, ``pooled``:
+    :func:`pooled_detector_rows`): the classes' count ratio per arm with its across-replicate interval and the
+    paired test against the control (:func:`gap_comparison`), the weight predictions, the mean heavy–light
+    position against the exact two-mode boundary at step ``t`` (:func:`pair_position`), the rates, the
+    detector's pooled removals (light against heavy, per arm, :func:`light_vs_heavy`) and the recipe."""
+    by = arms(rows)
+    cmp = gap_comparison(rows, arm)
+    r0 = by[arm][0]
+    mixture, heavy = r0["config"].mixture(), int(np.argmax(r0["weights"]))
+    pairs = [tuple(p) for p in neighbour_pairs(mixture)[0].tolist()]
+    hl = next(p for p in pairs if heavy in p)                     # a heavy-light and a light-light segment
+    ll = next(p for p in pairs if heavy not in p)
+    light = hl[0] + hl[1] - heavy
+    w = mixture.weights
+    distance = float(np.linalg.norm(mixture.means[light] - mixture.means[heavy]))
+    out = {"n_reps": len(by[arm]), "n_samples": r0["n"], "n_models": len(rows),
+           "n_passed": sum(r["gate"]["passed"] for r in rows), "heavy_weight": float(w[heavy]),
+           "light_weight": float(w[light]), "weight_factor": float(w[heavy] / w[light]),
+           "boundary_t": t, "boundary": pair_position(w[heavy], w[light], distance, mixture.sigma, schedule, t),
+           "n_train": r0["config"].n_train, "batch": r0["config"].batch_size, "steps": r0["config"].steps,
+           "lr": r0["config"].lr, "decay_from": r0["config"].late_from, "late_lr": r0["config"].late_lr,
+           "decay_steps": r0["config"].steps - r0["config"].late_from,
+           **{f"predicted_{k}": v for k, v in weight_predictions(w, (hl, ll)).items()}}
+    for key in ("ratio", "control_ratio"):
+        c = cmp[key]
+        out.update({key: c["mean"], f"{key}_lo": c["lo"], f"{key}_hi": c["hi"],
+                    f"{key}_min": min(c["values"]), f"{key}_max": max(c["values"])})
+    vs = cmp["vs_control"]
+    out.update(vs_factor=10 ** vs["mean"], vs_factor_lo=10 ** vs["lo"], vs_factor_hi=10 ** vs["hi"],
+               vs_p=vs["p_one_sided"], vs_p_flip=vs["p_sign_flip"], vs_agree=vs["n_agree"],
+               verdict_ratio=_verdict(cmp["ratio"], "the heavy–light segments hold more per segment",
+                                      "the heavy–light segments hold less per segment",
+                                      "not resolved across replicates"),
+               verdict_vs=_verdict({"lo": 10 ** vs["lo"], "hi": 10 ** vs["hi"]}, "more than in the balanced control",
+                                   "less than in the balanced control", "not resolved against the balanced control"))
+    for key, name in (("arm", arm), ("control", "equal")):
+        rs = by[name]
+        out[f"{key}_rate"] = float(np.mean([r["rate"] for r in rs]))
+        pos = [r["classes"][SEGMENT_CLASSES[0]]["position"] for r in rs
+               if r["classes"][SEGMENT_CLASSES[0]]["position"] is not None]
+        out[f"{key}_position"] = float(np.mean(pos)) if pos else float("nan")
+        mine = [d for d in pooled if d["arm"] == name]
+        out[f"{key}_loss_heavy"] = float(np.mean([d["loss"][0] for d in mine]))
+        out[f"{key}_loss_light"] = float(np.mean([d["loss"][1] for d in mine]))
+        out[f"{key}_auroc_min"] = min(d["auroc"] for d in mine)
+        test = light_vs_heavy(pooled, name, 1, 0)
+        out.update({f"{key}_light_p": test["p_one_sided"], f"{key}_light_agree": test["n_agree"],
+                    f"{key}_light_factor_min": min(d["loss"][1] / max(d["loss"][0], 1e-12) for d in mine),
+                    f"{key}_light_factor_max": max(d["loss"][1] / max(d["loss"][0], 1e-12) for d in mine)})
+    return out
+
+
+def grid_claims(rows, pooled: list, arm: str) -> tuple:
+    """The imbalanced grid's part of chapter 6's check cell: ``(claims, sanity)``."""
+    test = light_vs_heavy(pooled, arm, 1, 0)
+    claims = {
+        "imbalanced 2-D grid: every model, imbalanced and balanced, passes the strict gate (each mode's share "
+        "within 20% of its weight)": all(r["gate"]["passed"] for r in rows),
+        "imbalanced 2-D grid, Hal at the paper's 96% retention: the light modes (pooled) lose a larger share of "
+        "their samples than the heavy mode, in every replicate (paired one-sided p < 0.05)":
+            test["n_agree"] == test["n"] and test["p_one_sided"] < 0.05,
+    }
+    by = arms(rows)
+    sanity = {
+        "imbalanced 2-D grid: 3 replicates per arm, the same seeds": sorted(len(v) for v in by.values()) == [3, 3]
+        and len({tuple(r["seed"] for r in v) for v in by.values()}) == 1,
+        "imbalanced 2-D grid: each nearest-neighbour segment is in one class (12 on the 3 x 3 grid)":
+            all(sum(c["segments"] for c in r["classes"].values()) == len(neighbour_pairs(r["config"].mixture())[0])
+                for r in rows),
+    }
+    return claims, sanity
+
+
+def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: int = 20) -> dict:
+    """Chapter 6's imbalanced 2-D grid in one call, from ``toy_model`` records of an imbalanced arm and its
+    balanced control (``heavy``: the imbalanced arm's heaviest mode): ``rows`` (:func:`grid_rows`), ``pooled``
+    (:func:`pooled_detector_rows` at the paper's 96% retention), ``arm``, the Markdown ``table`` and
+    ``detector_table``, ``numbers`` (:func:`grid_numbers` at step ``t``), ``claims`` and ``sanity``
+    (:func:`grid_claims`), and with ``n_live`` > 0 ``live``: replicate 0 of each arm redrawn in this run
+    (``n_live`` samples, sampling seed ``seed``, from the shipped or cached model, else trained) and
+    compared with its record (:func:`mode_interp.toy_report.redraw_numbers`; a claim that both agree)."""
+    from .toy_report import measure_model, redraw_numbers
+
+    n_live = check_int("n_live", n_live, 0, None)
+    models = record_models(records)
+    weighted = [m for m in models if m["config"].weights]
+    if not weighted:
+        raise ValueError("records must hold an imbalanced arm (a model with weights) beside the balanced control")
+    heavy = int(np.argmax(weighted[0]["config"].weights))
+    rows = grid_rows(records, heavy)
+    arm = arm_name(weighted[0]["config"].weights)
+    pooled = pooled_detector_rows(detector_rows(rows), heavy)
+    labels = [f"mode {heavy} (heavy)", "the other modes (pooled)"]
+    out = {"rows": rows, "pooled": pooled, "arm": arm, "table": grid_table(rows),
+           "detector_table": detector_table([{**d, "arm": d["arm"] if d["arm"] == "equal" else "imbalanced"}
+                                             for d in pooled], labels),
+           "numbers": grid_numbers(rows, pooled, arm, schedule, t)}
+    out["claims"], out["sanity"] = grid_claims(rows, pooled, arm)
+    if n_live:
+        out["live"] = {}
+        for r in (next(r for r in rows if r["arm"] == name) for name in (arm, "equal")):
+            label = f"{'imbalanced' if r['arm'] == arm else 'balanced'}, replicate {r['seed']}"
+            m = next(m for m in models if m["config"] == r["config"])
+            live = measure_model(f"{label}, drawn in this run", r["config"], n_live, seed)
+            out["live"][label] = {**redraw_numbers({"label": label, "config": r["config"], "m": m["row"]}, live),
+                                  "n": n_live, "count": live["m"]["hallucination"]["count"]}
+        out["numbers"].update(n_live=n_live, live_models=len(out["live"]),
+                              live_agree=sum(v["agrees"] for v in out["live"].values()))
+        out["claims"]["imbalanced 2-D grid: replicate 0 of each arm, redrawn in this run, agrees with its record "
+                      "(hallucinated and within-3-sigma shares, |z| < 3.29)"] = all(v["agrees"] for v in out["live"].values())
+    return out

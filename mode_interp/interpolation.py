@@ -5,7 +5,8 @@
   mode interpolation.
 * :func:`hallucination_summary` — count, rate and Wilson interval of samples farther than k sigma from
   every mode, beside the true mixture's own rate under the same label and dimension.
-* :func:`gap_counts` (1-D) and :func:`midpoint_mass` (2-D) — *which* modes the off-mode mass connects.
+* :func:`gap_counts` (1-D), :func:`midpoint_mass` and :func:`segment_profile` (2-D) — *which* modes the
+  off-mode mass connects.
 * :func:`off_mode_breakdown` (2-D) — where the off-mode mass lies: near-mode shoulders, bands around the
   nearest- and second-neighbour segments, elsewhere, each against a uniform-in-area baseline.
 * :func:`strict_gate` — the stricter gate: the within-k-sigma share, the spread of every mode against the
@@ -117,6 +118,34 @@ def gap_profile(x: torch.Tensor, mixture: GaussianMixture, k: float = 5.0, bins:
             else np.zeros(bins, dtype=np.int64)
         out[(float(a), float(b))] = {"counts": counts.astype(int).tolist(),
                                      "position": float(np.mean((inside - a) / (b - a))) if inside.size else None}
+    return out
+
+
+def segment_profile(x: torch.Tensor, mixture: GaussianMixture, k: float = 5.0, band: float = 3.0) -> list:
+    """2-D analogue of :func:`gap_counts` and :func:`gap_profile`: for each segment [mu_a, mu_b] between
+    nearest-neighbour modes (:func:`neighbour_pairs`, a < b), the samples farther than ``k`` sigma from
+    every mode that lie within ``band`` sigma of it (a sample near two segments goes to the nearer one):
+    ``{"between": [a, b], "count", "position"}``, ``position`` the mean of s = (x - mu_a).(mu_b - mu_a) /
+    ||mu_b - mu_a||^2 over them (0: mode a, 1: mode b; None for an empty segment)."""
+    from .hallucination import is_hallucinated
+
+    mu = check_mixture(mixture, dim=2).means
+    x = check_points("x", x, 2).to(torch.float64)
+    band = check_float("band", band, 0.0, None, lo_open=True)
+    pairs = neighbour_pairs(mixture)[0]
+    off = x[is_hallucinated(x, mixture, k)]
+    a, b = torch.as_tensor(mu[pairs[:, 0]]), torch.as_tensor(mu[pairs[:, 1]])
+    ab = b - a
+    ap = off[:, None] - a[None]                                            # (n, m, 2)
+    s = ((ap * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
+    dist, nearest = (ap - s[..., None] * ab).norm(dim=-1).min(dim=1)
+    near = dist <= band * mixture.sigma
+    out = []
+    for m, (i, j) in enumerate(pairs.tolist()):
+        hit = near & (nearest == m)
+        count = int(hit.sum())
+        out.append({"between": [i, j], "count": count,
+                    "position": float(s[hit, m].mean()) if count else None})
     return out
 
 

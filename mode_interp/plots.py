@@ -633,6 +633,39 @@ def plot_gap_profiles(rows, boundaries: dict | None = None) -> Figure:
     return fig
 
 
+def plot_segment_counts(rows) -> Figure:
+    """Where a 2-D grid's hallucinations lie, one panel per arm of :func:`mode_interp.imbalance.grid_rows`:
+    each segment between nearest-neighbour modes drawn with a width proportional to its samples (summed
+    over the arm's replicates, the number written at its middle), each mode as a disc whose area is
+    proportional to its weight."""
+    arms = sorted({r["arm"] for r in rows}, key=lambda a: a == "equal")
+    fig = Figure(figsize=(4.6 * len(arms), 4.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(arms)))
+    top = max(max(sum(r["segments"][m]["count"] for r in rows if r["arm"] == arm)
+                  for m in range(len(rows[0]["segments"]))) for arm in arms) or 1
+    for ax, arm in zip(axes, arms):
+        mine = [r for r in rows if r["arm"] == arm]
+        mixture = mine[0]["config"].mixture()
+        mu = mixture.means
+        for m, seg in enumerate(mine[0]["segments"]):
+            a, b = seg["between"]
+            count = sum(r["segments"][m]["count"] for r in mine)
+            ax.plot(*zip(mu[a], mu[b]), color="tab:orange", lw=0.5 + 12 * count / top, solid_capstyle="butt")
+            mid = (mu[a] + mu[b]) / 2
+            ax.text(*mid, f"{count:,}", ha="center", va="center", fontsize=8,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+        ax.scatter(mu[:, 0], mu[:, 1], s=1500 * mixture.weights, color=TRUE_COLOR, zorder=3)
+        ax.set_aspect("equal")
+        pad = 0.25 * np.ptp(mu[:, 0])
+        ax.set_xlim(mu[:, 0].min() - pad, mu[:, 0].max() + pad)
+        ax.set_ylim(mu[:, 1].min() - pad, mu[:, 1].max() + pad)
+        w = mixture.weights
+        name = "equal weights" if arm == "equal" else f"weights {w.max():g} (heavy) / {w.min():g}"
+        ax.set_title(f"{name}: hallucinations by segment\n({len(mine)} replicates, "
+                     f"{sum(r['n'] for r in mine):,} samples)", fontsize=10)
+    return fig
+
+
 def plot_lipschitz(rows, t: int, same_mixture) -> Figure:
     """The denoiser's steepness at the boundaries against the hallucinations, one point per trained 1-D model
     (:mod:`mode_interp.lipschitz`) at timestep ``t``: left, within each model, the log ratio of its two

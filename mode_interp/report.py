@@ -102,6 +102,25 @@ def glue_tables(tables: dict, numbers: dict, prefix: str = "") -> dict:
     return glue_all(numbers | {f"{name}_table": Markdown(t) for name, t in tables.items()}, prefix)
 
 
+def merge_checks(*parts) -> tuple:
+    """``(claims, sanity)`` for :func:`check` from a chapter's sections: each part a dict of claims, or a
+    ``(claims, sanity)`` pair. A name given twice is a ValueError (one check must not silently replace
+    another)."""
+    merged = ({}, {})
+    for i, part in enumerate(parts):
+        if isinstance(part, dict):
+            part = (part, {})
+        if not (isinstance(part, tuple) and len(part) == 2 and all(isinstance(g, dict) for g in part)):
+            raise TypeError(f"parts[{i}] must be a dict of claims or a (claims, sanity) pair of dicts, got "
+                            f"{type(part).__name__}")
+        for into, group in zip(merged, part):
+            twice = sorted(set(into) & set(group))
+            if twice:
+                raise ValueError(f"parts[{i}] repeats the check(s) {twice}")
+            into.update(group)
+    return merged
+
+
 def check(claims: dict, sanity: dict | None = None) -> None:
     """A chapter's check cell: print ``PASS/FAIL [claim] name`` for each claim (can fail if the science is
     wrong) and ``[sanity]`` for each sanity check (true by construction or arithmetic), then assert that

@@ -42,6 +42,18 @@ def test_grid_25_constants():
     assert np.abs(g.means).max() == pytest.approx(1.414, abs=1e-3)
 
 
+def test_grid_9_is_the_centre_of_grid_25():
+    g9, g25 = mi.grid_9(), mi.grid_25()
+    assert g9.means.shape == (9, 2) and g9.sigma == g25.sigma
+    inner = np.abs(g25.means).max(axis=1) < 1.0                    # the 25-grid's centre 3 x 3
+    np.testing.assert_allclose(g9.means, g25.means[inner])
+    assert np.allclose(g9.means[4], 0.0)                           # mode 4 sits at the origin
+    w = [1 / 16] * 4 + [0.5] + [1 / 16] * 4
+    assert mi.data.grid_9(weights=w).weights[4] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="weights"):
+        mi.data.grid_9(weights=[1.0] * 8)
+
+
 def test_rotated_grid_nearest_neighbours_on_diagonals():
     r = mi.rotated_grid_25()
     d = np.linalg.norm(r.means[:, None] - r.means[None], axis=-1)

@@ -143,3 +143,97 @@ def test_model_ramps_label_each_replicates_trained_model(tmp_path, monkeypatch):
     assert list(ramps) == ["0.8/0.1/0.1, replicate 1"]
     direct = im.ramp_widths(load_or_train(rows[0]["config"]).model, rows[0]["config"].mixture(), schedule, (0, 5))
     assert np.array_equal(ramps["0.8/0.1/0.1, replicate 1"]["narrower"], direct["narrower"])
+
+
+W9 = [1 / 16] * 4 + [0.5] + [1 / 16] * 4           # the 3 x 3 grid with its centre mode (4) heavy
+
+
+def _grid_record(weights, seed, hl, ll, removed=None, passed=True):
+    """A 2-D record whose 4 heavy-light segments hold ``hl`` samples each and 8 light-light ones ``ll``;
+    ``removed``: Hal's removals per mode (100 in-support samples each, 900 for the heavy mode)."""
+    pairs = mi.interpolation.neighbour_pairs(mi.grid_9())[0].tolist()
+    segments = [{"between": p, "count": hl if 4 in p else ll,
+                 "position": (0.3 if p[0] == 4 else 0.7) if 4 in p else 0.5} for p in pairs]
+    row = {"step": 10, "hallucination": {"n": 10_000, "count": 4 * hl + 8 * ll, "rate": (4 * hl + 8 * ll) / 10_000},
+           "segments": segments, "gate": {"passed": passed}}
+    if removed is not None:
+        d = {"n_in_support": [100] * 4 + [900] + [100] * 4, "n_removed": list(removed), "target": 0.96,
+             "threshold": 1.0, "n_hallucinated_removed": 5}
+        row["detector"] = {"n_hallucinated": 10, "auroc": 0.9, "at_retention": d, "at_removal": d}
+    model = {"data": "grid_9", "input_bias": True, **({"weights": weights} if weights else {})}
+    return {"experiment": "toy_model", "spec": {"model": model, "seed": seed, "k_label": 5.0}, "result": {"rows": [row]}}
+
+
+def test_pair_position_is_where_two_modes_responsibilities_are_equal_in_2d():
+    schedule = mi.linear_schedule(1000)
+    mix = mi.grid_9(weights=W9)
+    mu = mix.means
+    for t in (0, 20, 100):
+        s = im.pair_position(0.5, 1 / 16, float(np.linalg.norm(mu[5] - mu[4])), mix.sigma, schedule, t)
+        x = (mu[4] + s * (mu[5] - mu[4])) * math.sqrt(float(schedule.alpha_bar[t]))
+        two = mi.GaussianMixture(mu[[4, 5]], mix.sigma, (0.5, 1 / 16))
+        r = responsibilities(torch.tensor(x[None]), t, two, schedule)[0]
+        assert float(r[0]) == pytest.approx(float(r[1]), rel=1e-9) and s > 0.5    # towards the light mode
+    assert im.pair_position(1, 1, 2.0, 0.05, schedule, 50) == 0.5
+    with pytest.raises(ValueError, match="positive"):
+        im.pair_position(0, 1, 2.0, 0.05, schedule, 50)
+
+
+def test_grid_rows_class_the_segments_and_compare_across_replicates():
+    records = [_grid_record(W9, s, hl, 2) for s, hl in enumerate((6, 8, 5))]
+    records += [_grid_record([], s, hl, 2) for s, hl in enumerate((2, 3, 2))]
+    rows = im.grid_rows(records, heavy=4)
+    assert [r["arm"] for r in rows][-1] == "equal" and len(rows) == 6
+    hl, ll = rows[0]["classes"].values()
+    assert (hl["segments"], hl["count"], hl["per_segment"]) == (4, 24, 6.0) and ll["per_segment"] == 2.0
+    assert hl["position"] == pytest.approx(0.3) and ll["position"] == pytest.approx(0.5)   # from the heavy end
+    cmp = im.gap_comparison(rows, rows[0]["arm"])
+    assert cmp["ratio"]["values"][0] == pytest.approx(6.5 / 2.5) and cmp["vs_control"]["n_agree"] == 3
+    table = im.grid_table(rows)
+    assert "heavy–light: per segment" in table and "6.0 (0.30)" in table
+    with pytest.raises(ValueError, match="per-segment"):
+        bad = _grid_record([], 0, 1, 1)
+        del bad["result"]["rows"][0]["segments"]
+        im.grid_rows([bad], heavy=4)
+    with pytest.raises(ValueError, match="heavy"):
+        im.grid_rows(records, heavy=9)
+
+
+def test_grid_numbers_and_claims():
+    light_pays = [[k] * 4 + [9] + [k] * 4 for k in (3, 4, 6)]           # light 3-6%, heavy 1%
+    records = [_grid_record(W9, s, hl, 2, light_pays[s]) for s, hl in enumerate((6, 8, 5))]
+    records += [_grid_record([], s, hl, 2, [1] * 4 + [18] + [1] * 4) for s, hl in enumerate((2, 3, 2))]
+    rows = im.grid_rows(records, heavy=4)
+    arm = rows[0]["arm"]
+    pooled = im.pooled_detector_rows(im.detector_rows(rows), heavy=4)
+    assert pooled[0]["loss"] == pytest.approx([0.01, 0.03]) and pooled[0]["n_in_support"] == [900, 800]
+    nums = im.grid_numbers(rows, pooled, arm, mi.linear_schedule(1000), t=20)
+    assert nums["weight_factor"] == pytest.approx(8.0) and nums["predicted_geometric"] == pytest.approx(math.sqrt(8))
+    assert nums["predicted_arithmetic"] == pytest.approx(4.5) and nums["predicted_smaller"] == pytest.approx(1.0)
+    assert nums["boundary"] > 0.5 and nums["arm_position"] == pytest.approx(0.3)
+    assert nums["ratio_min"] == pytest.approx(5.5 / 2.5) and nums["verdict_ratio"].startswith("the heavy–light")
+    assert nums["arm_light_factor_min"] == pytest.approx(3.0) and nums["control_loss_heavy"] == pytest.approx(0.02)
+    assert nums["arm_light_agree"] == 3 and nums["control_light_agree"] == 0 and nums["n_passed"] == 6
+    claims, sanity = im.grid_claims(rows, pooled, arm)
+    assert all(claims.values()) and all(sanity.values())
+    records[1] = _grid_record(W9, 1, 8, 2, light_pays[1], passed=False)
+    claims, _ = im.grid_claims(im.grid_rows(records, 4), pooled, arm)
+    assert not all(claims.values())
+
+
+def test_grid_study_bundles_the_section_and_plot_segment_counts_draws_each_arm():
+    records = [_grid_record(W9, s, hl, 2, [[k] * 4 + [9] + [k] * 4 for k in (3, 4, 6)][s])
+               for s, hl in enumerate((6, 8, 5))]
+    records += [_grid_record([], s, hl, 2, [1] * 4 + [18] + [1] * 4) for s, hl in enumerate((2, 3, 2))]
+    study = im.grid_study(records, mi.linear_schedule(1000))
+    assert study["arm"] == im.arm_name(W9) and len(study["rows"]) == 6 and "live" not in study
+    assert "mode 4 (heavy): removed" in study["detector_table"] and "0.5 (heavy) / 0.0625" in study["table"]
+    assert study["numbers"]["weight_factor"] == pytest.approx(8.0) and all(study["claims"].values())
+    from mode_interp.plots import plot_segment_counts
+    fig = plot_segment_counts(study["rows"])
+    assert len(fig.axes) == 2 and "equal weights" in fig.axes[1].get_title()
+    assert "19" in [t.get_text() for t in fig.axes[0].texts]        # a heavy-light segment: 6 + 8 + 5 over replicates
+    with pytest.raises(ValueError, match="imbalanced arm"):
+        im.grid_study(records[3:], mi.linear_schedule(1000))
+    with pytest.raises(ValueError, match="n_live"):
+        im.grid_study(records, mi.linear_schedule(1000), n_live=-1)

@@ -140,6 +140,28 @@ def test_segment_distance():
     assert interp.segment_distance(x, a, b).tolist() == pytest.approx([2.0, 5.0, 1.0])
 
 
+def test_segment_profile_assigns_off_mode_points_to_their_nearest_segment():
+    mix = mi.grid_9()
+    mu = torch.as_tensor(mix.means)
+    pairs = interp.neighbour_pairs(mix)[0].tolist()
+    assert len(pairs) == 12 and [4, 5] in pairs and [0, 4] not in pairs       # axis-aligned only
+    on = lambda a, b, s: (mu[a] + s * (mu[b] - mu[a]))[None]
+    x = torch.cat([on(4, 5, 0.3).repeat(5, 1), on(0, 1, 0.5).repeat(3, 1),
+                   on(4, 5, 0.3) + torch.tensor([[4 * mix.sigma, 0.0]]),        # beyond the band: no segment
+                   (mu[0] + mu[4]) / 2 + torch.zeros(2, 2),                      # a cell centre: no segment
+                   mu[:9], on(4, 5, 0.02)])                                      # on or near a mode: not off-mode
+    prof = {tuple(g["between"]): g for g in interp.segment_profile(x, mix)}
+    assert prof[(4, 5)]["count"] == 5 and prof[(4, 5)]["position"] == pytest.approx(0.3)
+    assert prof[(0, 1)]["count"] == 3 and prof[(0, 1)]["position"] == pytest.approx(0.5)
+    assert sum(g["count"] for g in prof.values()) == 8 and prof[(7, 8)]["position"] is None
+    true = mix.sample(20_000, gen(3))
+    assert sum(g["count"] for g in interp.segment_profile(true, mix)) == 0       # the true mixture: none
+    with pytest.raises(ValueError, match="2-D"):
+        interp.segment_profile(torch.zeros(3, 1), mi.mixture_1d((1.0, 2.0), 0.05))
+    with pytest.raises(ValueError, match="band"):
+        interp.segment_profile(x, mix, band=0.0)
+
+
 def test_truncated_spread_matches_the_truncated_gaussian():
     k = 3.0
     phi, Phi2 = math.exp(-k * k / 2) / math.sqrt(2 * math.pi), math.erf(k / math.sqrt(2))

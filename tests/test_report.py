@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mode_interp.report import check, glue_all, glue_tables, plain
+from mode_interp.report import check, glue_all, glue_tables, merge_checks, plain
 
 
 def test_plain_turns_numpy_and_torch_scalars_into_python():
@@ -50,3 +50,15 @@ def test_check_prints_every_line_and_fails_on_a_failed_claim_or_sanity_check(cap
         check({}, {"broken": torch.tensor(False)})
     with pytest.raises(TypeError, match="claims"):
         check([True])
+
+
+def test_merge_checks_joins_the_sections_and_refuses_a_repeated_name():
+    claims, sanity = merge_checks({"a": True}, ({"b": False}, {"s": True}), ({}, {"t": True}))
+    assert claims == {"a": True, "b": False} and sanity == {"s": True, "t": True}
+    assert merge_checks() == ({}, {})
+    with pytest.raises(ValueError, match=r"parts\[1\] repeats the check\(s\) \['a'\]"):
+        merge_checks({"a": True}, ({"a": True}, {}))
+    with pytest.raises(TypeError, match=r"parts\[0\]"):
+        merge_checks([True])
+    with pytest.raises(TypeError, match=r"parts\[0\]"):
+        merge_checks(({"a": True},))

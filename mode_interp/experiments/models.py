@@ -12,9 +12,10 @@ snapshot not yet sampled) by :func:`measure`, the one definition of a toy model'
   at ``z``, beside the true mixture's own rate;
 * the stricter gate (:func:`mode_interp.interpolation.strict_gate` on a ``k_gate`` sigma mode summary):
   its checks and numbers, per-mode spreads and weights, the modes it calls blurred;
-* where the off-mode mass lies: 2-D, :func:`mode_interp.interpolation.off_mode_breakdown`; 1-D, the count
-  in each gap between neighbouring modes (:func:`mode_interp.interpolation.gap_counts`) per unit of gap
-  length, and where in the gap it lies (:func:`mode_interp.interpolation.gap_profile`);
+* where the off-mode mass lies: 2-D, :func:`mode_interp.interpolation.off_mode_breakdown` and, per segment
+  between nearest neighbours, its count and mean position (:func:`mode_interp.interpolation.segment_profile`);
+  1-D, the count in each gap between neighbouring modes (:func:`mode_interp.interpolation.gap_counts`) per
+  unit of gap length, and where in the gap it lies (:func:`mode_interp.interpolation.gap_profile`);
 * with ``hal_window`` > 0, the trajectory-variance detector (Hal, chapter 4) on the same samples: its
   AUROC and the in-support samples it removes from each mode (:func:`detector_numbers`).
 """
@@ -113,7 +114,8 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
 
     Samples that diverged (NaN or infinite: an early snapshot's chain can blow up) are reported as
     ``non_finite``, counted as hallucinated in ``hallucination``, and left out of every other number."""
-    from ..interpolation import gap_counts, gap_profile, hallucination_summary, mode_summary, off_mode_breakdown, strict_gate
+    from ..interpolation import (gap_counts, gap_profile, hallucination_summary, mode_summary, off_mode_breakdown,
+                                 segment_profile, strict_gate)
 
     from ..stats import wilson_interval
 
@@ -139,6 +141,7 @@ def measure(x: torch.Tensor, config: ToyConfig, k_label: float = 5.0, k_gate: fl
            "mode_std": summary["std"], "mode_weights": summary["weights"]}
     if mixture.dim == 2:
         out["breakdown"] = off_mode_breakdown(x, mixture, k_gate, k_label, z=z)
+        out["segments"] = segment_profile(x, mixture, k_label)
     else:
         gaps, profile = gap_counts(x, mixture, k_label), gap_profile(x, mixture, k_label)
         out["gaps"] = [{"between": [a, b], "count": c, "per_unit_length": c / (b - a - 2 * k_label * mixture.sigma),
