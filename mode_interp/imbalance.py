@@ -421,19 +421,26 @@ def grid_table(rows) -> str:
                            *[f"{c}: per segment (position)" for c in SEGMENT_CLASSES], "ratio", "strict gate"], table)
 
 
-def pooled_detector_rows(det_rows, heavy: int) -> list:
-    """:func:`detector_rows` with the modes pooled into two: ``loss`` = [mode ``heavy``, every other mode]
-    (removed / in-support over the pooled modes), with 95% Wilson intervals and ``n_in_support``."""
+def pooled_detector_rows(det_rows, heavy: int, neighbours=()) -> list:
+    """:func:`detector_rows` with the modes pooled: ``loss`` = [mode ``heavy``, every other mode, and, when
+    ``neighbours`` (mode indices) is given, those modes and the remaining ones] (removed / in-support over the
+    pooled modes), with 95% Wilson intervals and ``n_in_support``."""
     out = []
     for d in det_rows:
         n = np.asarray(d["n_in_support"], dtype=float)
         removed = np.asarray(d["loss"]) * n
         light = [k for k in range(len(n)) if k != heavy]
-        counts = [(removed[heavy], n[heavy]), (removed[light].sum(), n[light].sum())]
+        groups = [[heavy], light] + ([list(neighbours), [k for k in light if k not in neighbours]] if len(neighbours) else [])
+        counts = [(removed[g].sum(), n[g].sum()) for g in groups]
         ci = [wilson_interval(int(round(k)), max(int(m), 1), 1.96) for k, m in counts]
         out.append({**d, "loss": [k / max(m, 1) for k, m in counts], "lo": [c[0] for c in ci],
                     "hi": [c[1] for c in ci], "n_in_support": [int(m) for _, m in counts]})
     return out
+
+
+def heavy_neighbours(mixture: GaussianMixture, heavy: int) -> list:
+    """The modes that share a nearest-neighbour segment with mode ``heavy`` (:func:`neighbour_pairs`)."""
+    return sorted(int(a + b - heavy) for a, b in neighbour_pairs(mixture)[0].tolist() if heavy in (a, b))
 
 
 def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) -> dict:
@@ -479,13 +486,16 @@ def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) 
                if r["classes"][SEGMENT_CLASSES[0]]["position"] is not None]
         out[f"{key}_position"] = float(np.mean(pos)) if pos else float("nan")
         mine = [d for d in pooled if d["arm"] == name]
-        out[f"{key}_loss_heavy"] = float(np.mean([d["loss"][0] for d in mine]))
-        out[f"{key}_loss_light"] = float(np.mean([d["loss"][1] for d in mine]))
+        for i, part in enumerate(("heavy", "light", "next", "far")[:len(mine[0]["loss"])]):
+            out[f"{key}_loss_{part}"] = float(np.mean([d["loss"][i] for d in mine]))
         out[f"{key}_auroc_min"] = min(d["auroc"] for d in mine)
         test = light_vs_heavy(pooled, name, 1, 0)
         out.update({f"{key}_light_p": test["p_one_sided"], f"{key}_light_agree": test["n_agree"],
                     f"{key}_light_factor_min": min(d["loss"][1] / max(d["loss"][0], 1e-12) for d in mine),
                     f"{key}_light_factor_max": max(d["loss"][1] / max(d["loss"][0], 1e-12) for d in mine)})
+    out["verdict_summary"] = (f"heavy–light against light–light segments, per segment: {out['verdict_vs']}; Hal's "
+                              f"filter removes the light modes' samples at {out['arm_light_factor_min']:.1f}–"
+                              f"{out['arm_light_factor_max']:.1f}× the heavy mode's rate")
     return out
 
 
@@ -513,7 +523,8 @@ def grid_claims(rows, pooled: list, arm: str) -> tuple:
 def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: int = 20) -> dict:
     """Chapter 6's imbalanced 2-D grid in one call, from ``toy_model`` records of an imbalanced arm and its
     balanced control (``heavy``: the imbalanced arm's heaviest mode): ``rows`` (:func:`grid_rows`), ``pooled``
-    (:func:`pooled_detector_rows` at the paper's 96% retention), ``arm``, the Markdown ``table`` and
+    (:func:`pooled_detector_rows` at the paper's 96% retention: the heavy mode, the others pooled, its nearest
+    neighbours, the modes farther out), ``arm``, the Markdown ``table`` and
     ``detector_table``, ``numbers`` (:func:`grid_numbers` at step ``t``), ``claims`` and ``sanity``
     (:func:`grid_claims`), and with ``n_live`` > 0 ``live``: replicate 0 of each arm redrawn in this run
     (``n_live`` samples, sampling seed ``seed``, from the shipped or cached model, else trained) and
@@ -528,8 +539,8 @@ def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: i
     heavy = int(np.argmax(weighted[0]["config"].weights))
     rows = grid_rows(records, heavy)
     arm = arm_name(weighted[0]["config"].weights)
-    pooled = pooled_detector_rows(detector_rows(rows), heavy)
-    labels = [f"mode {heavy} (heavy)", "the other modes (pooled)"]
+    pooled = pooled_detector_rows(detector_rows(rows), heavy, heavy_neighbours(rows[0]["config"].mixture(), heavy))
+    labels = [f"mode {heavy} (heavy)", "the other modes (pooled)", "its neighbours", "the modes farther out"]
     out = {"rows": rows, "pooled": pooled, "arm": arm, "table": grid_table(rows),
            "detector_table": detector_table([{**d, "arm": d["arm"] if d["arm"] == "equal" else "imbalanced"}
                                              for d in pooled], labels),

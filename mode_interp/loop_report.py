@@ -118,14 +118,20 @@ def loop_numbers(s: LoopSweep) -> dict:
     """The loop's sizes: ``n`` (data per generation), ``pool`` (samples drawn), ``generations``,
     ``last_gen``, ``n_seeds``, ``oversample``, ``removed_share`` (1 - 1/oversample: what a filter drops),
     ``steps`` / ``width`` / ``batch`` / ``T`` of the recipe, ``models_per_seed`` (generation 0 shared by the
-    three arms), ``signflip_floor`` (2^-n_seeds, the smallest exact sign-flip p-value), and from the
-    shipped index, when there is one, ``cpu_h`` (CPU hours) and ``cpu_min_per_model``."""
+    three arms), ``signflip_floor`` (2^-n_seeds, the smallest exact sign-flip p-value), for a Gaussian
+    mixture ``true_one_in`` (1 / the true mixture's own rate beyond the records' ``k_label``,
+    :func:`mode_interp.hallucination.true_hallucination_rate`), and from the shipped index, when there is one,
+    ``cpu_h`` (CPU hours) and ``cpu_min_per_model``."""
+    from .hallucination import true_hallucination_rate
+
     s = _check_sweep("s", s)
     loop, base = s.loop, s.loop.base
     out = {"n": loop.n, "pool": loop.n_pool, "generations": loop.generations, "last_gen": loop.generations - 1,
            "n_seeds": len(s.seeds), "oversample": loop.oversample, "removed_share": 1 - 1 / loop.oversample,
            "steps": base.steps, "width": base.width, "batch": base.batch_size, "T": base.T,
            "models_per_seed": 1 + len(s.arms) * (loop.generations - 1), "signflip_floor": 2.0 ** -len(s.seeds)}
+    if base.data != "digits_pca":
+        out["true_one_in"] = 1 / true_hallucination_rate(base.mixture(), s.records[0]["spec"].get("k_label", 5.0))
     try:
         cpu_h = load_index(s.name)["totals"]["cpu_hours"]
     except FileNotFoundError:

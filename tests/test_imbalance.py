@@ -207,6 +207,9 @@ def test_grid_numbers_and_claims():
     arm = rows[0]["arm"]
     pooled = im.pooled_detector_rows(im.detector_rows(rows), heavy=4)
     assert pooled[0]["loss"] == pytest.approx([0.01, 0.03]) and pooled[0]["n_in_support"] == [900, 800]
+    assert im.heavy_neighbours(mi.grid_9(), 4) == [1, 3, 5, 7] and im.heavy_neighbours(mi.grid_9(), 0) == [1, 3]
+    split = im.pooled_detector_rows(im.detector_rows(rows[:1]), 4, [1, 3, 5, 7])[0]
+    assert split["loss"] == pytest.approx([0.01, 0.03, 0.03, 0.03]) and split["n_in_support"] == [900, 800, 400, 400]
     nums = im.grid_numbers(rows, pooled, arm, mi.linear_schedule(1000), t=20)
     assert nums["weight_factor"] == pytest.approx(8.0) and nums["predicted_geometric"] == pytest.approx(math.sqrt(8))
     assert nums["predicted_arithmetic"] == pytest.approx(4.5) and nums["predicted_smaller"] == pytest.approx(1.0)
@@ -228,6 +231,7 @@ def test_grid_study_bundles_the_section_and_plot_segment_counts_draws_each_arm()
     study = im.grid_study(records, mi.linear_schedule(1000))
     assert study["arm"] == im.arm_name(W9) and len(study["rows"]) == 6 and "live" not in study
     assert "mode 4 (heavy): removed" in study["detector_table"] and "0.5 (heavy) / 0.0625" in study["table"]
+    assert "its neighbours: removed" in study["detector_table"] and "arm_loss_far" in study["numbers"]
     assert study["numbers"]["weight_factor"] == pytest.approx(8.0) and all(study["claims"].values())
     from mode_interp.plots import plot_segment_counts
     fig = plot_segment_counts(study["rows"])

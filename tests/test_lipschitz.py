@@ -144,5 +144,6 @@ def test_recompute_checks_a_record_against_its_live_rerun(tmp_path, monkeypatch)
     rows = lp.rows({"g": ([rec], [toy])})
     out = lp.recompute([rec], rows, n_train=MODEL["n_train"])
     assert out["error"] == 0.0 and out["relative_error"] == 0.0 and out["source"]
+    assert out["sanity"] == {"§6.7's slopes recomputed in this run equal the shipped record (relative 0.001)": True}
     with pytest.raises(ValueError, match="one record"):
         lp.recompute([rec], rows, n_train=123)

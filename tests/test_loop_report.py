@@ -92,7 +92,10 @@ def test_loop_numbers(one_d, digits):
     assert n["removed_share"] == pytest.approx(1 - 1 / 1.025) and n["signflip_floor"] == 1 / 32
     assert (n["steps"], n["width"], n["batch"], n["models_per_seed"]) == (4000, 64, 2000, 13)
     assert n["cpu_h"] == load_index("loop_1d")["totals"]["cpu_hours"]
+    p = 2 * 0.5 * math.erfc(5 / math.sqrt(2))      # P(|z| > 5): modes 20 sigma apart, their tails do not overlap
+    assert n["true_one_in"] == pytest.approx(1 / p, rel=1e-6)
     d = lr.loop_numbers(digits)
+    assert "true_one_in" not in d                  # the digits' latent codes are no mixture
     assert d["signflip_floor"] == 1 / 8 and d["models_per_seed"] == 4 and d["last_gen"] == 1
     assert d["cpu_min_per_model"] == pytest.approx(d["cpu_h"] * 60 / (3 * 4))
 
