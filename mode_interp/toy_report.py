@@ -356,8 +356,8 @@ def numbers(row) -> dict:
 def shipped_models_table(folder=None, prefix: str = "toy-") -> str:
     """Markdown table of the shipped checkpoints whose file starts with ``prefix`` (default: the toy
     models), read from ``folder``'s ``MANIFEST.json`` (default: the package's shipped checkpoints): file,
-    data, means, N, steps (with the continuation and its rate), training time and the exact command."""
-    from .train import SHIPPED_DIR
+    data, means (1-D) or the number of modes (and the weights' range when unequal), N, steps (with the continuation and its rate), training time and the exact command."""
+    from .train import SHIPPED_DIR, ToyConfig
 
     folder = Path(SHIPPED_DIR if folder is None else folder)
     check_instance("prefix", prefix, str)
@@ -372,7 +372,10 @@ def shipped_models_table(folder=None, prefix: str = "toy-") -> str:
         steps = f"{c['steps']:,}" + (f" (from {c['continue_from']:,}, lr {c['late_lr']:g})" if c.get("continue_from")
                                      else f" (lr {c['late_lr']:g} from {c['late_from']:,})" if c.get("late_from") else "")
         threads = m.get("threads", 1)
-        rows.append([f"`{m['file']}`", c["data"], str(c["means"] or "25 modes"), f"{c['n_train']:,}", steps,
+        modes = str(c["means"]) if c["data"] == "mixture_1d" else f"{ToyConfig.from_dict(c).mixture().n_modes} modes"
+        if c.get("weights"):
+            modes += f", weights {min(c['weights']):g}–{max(c['weights']):g}"
+        rows.append([f"`{m['file']}`", c["data"], modes, f"{c['n_train']:,}", steps,
                      f"{m['train_seconds']:.0f} s ({threads} thread{'s' if threads > 1 else ''})",
                      f"`{m['command']}`"])
     return markdown_table(["file", "data", "means", "N", "steps", "training time", "command"], rows)
