@@ -205,7 +205,7 @@ def detector_rows(rows, key: str = "at_retention") -> list:
     """Per model with detector numbers: the share of each mode's in-support samples that Hal's filter
     removes at threshold ``key`` ("at_retention": the paper's 96% kept overall; "at_removal": 95% of the
     hallucinations removed), with 95% Wilson intervals: ``{"arm", "seed", "auroc", "loss": [per mode],
-    "lo", "hi", "n_in_support"}``."""
+    "lo", "hi", "n_in_support", "n_removed"}``."""
     out = []
     for r in rows:
         if r["detector"] is None:
@@ -215,7 +215,7 @@ def detector_rows(rows, key: str = "at_retention") -> list:
         ci = [wilson_interval(k, max(n, 1), 1.96) for k, n in zip(d["n_removed"], d["n_in_support"])]
         out.append({"arm": r["arm"], "seed": r["seed"], "auroc": r["detector"]["auroc"], "loss": loss,
                     "lo": [c[0] for c in ci], "hi": [c[1] for c in ci], "n_in_support": d["n_in_support"],
-                    "target": d["target"]})
+                    "n_removed": d["n_removed"], "target": d["target"]})
     return out
 
 
@@ -377,6 +377,7 @@ def chapter_claims(rows, tempered_rows, det_rows, arm: str, light=(1, 2), heavy:
 # ---------------------------------------------------------------- the imbalanced 2-D grid
 
 SEGMENT_CLASSES = ("heavy–light", "light–light")
+MIN_PAIRS = 3          # replicate pairs (both arms pass the strict gate) a comparison needs to be a claim
 
 
 def grid_rows(records, heavy: int) -> list:
@@ -406,35 +407,48 @@ def grid_rows(records, heavy: int) -> list:
                      "rate": row["hallucination"]["rate"], "gate": row["gate"], "detector": row.get("detector"),
                      "classes": classes, "segments": row["segments"], "config": config,
                      "gaps": [{"count": classes[c]["per_segment"]} for c in SEGMENT_CLASSES]})
-    return sorted(rows, key=lambda r: (r["arm"] == "equal", r["seed"]))
+    return sorted(rows, key=lambda r: (r["config"].steps, r["arm"] == "equal", r["seed"]))
+
+
+def gated_pairs(rows, arm: str, control: str = "equal") -> list:
+    """The replicate seeds at which both ``arm`` and ``control`` pass the strict gate (``rows`` of one
+    training length): the pairs a comparison between the arms may use."""
+    by = arms(rows)
+    passed = [{r["seed"] for r in by.get(name, []) if r["gate"]["passed"]} for name in (arm, control)]
+    return sorted(passed[0] & passed[1])
 
 
 def grid_table(rows) -> str:
-    """Per model: hallucinated fraction, each segment class's count per segment and mean position, the
-    ratio of the two classes' counts per segment, and the strict gate with its worst mode weight."""
-    table = [[r["arm"] if r["arm"] == "equal" else f"{max(r['weights']):g} (heavy) / {min(r['weights']):g}",
+    """Per model: training steps, hallucinated fraction, each segment class's count per segment and mean
+    position, the ratio of the two classes' counts per segment, and the strict gate with its numbers (median
+    and worst mode spread over the exact chain's, worst mode weight over its w_k)."""
+    table = [[f"{r['config'].steps:,}",
+              r["arm"] if r["arm"] == "equal" else f"{max(r['weights']):g} (heavy) / {min(r['weights']):g}",
               r["seed"], f"{r['rate']:.3%}",
               *[f"{c['per_segment']:.1f} ({c['position']:.2f})" if c["position"] is not None else "0 (–)"
                 for c in r["classes"].values()],
-              f"{10 ** log_ratio(r):.2f}", "passes" if r["gate"]["passed"] else "fails"] for r in rows]
-    return markdown_table(["weights", "replicate", "hallucinated",
-                           *[f"{c}: per segment (position)" for c in SEGMENT_CLASSES], "ratio", "strict gate"], table)
+              f"{10 ** log_ratio(r):.2f}",
+              f"{r['gate']['median_spread_ratio']:.3f} / {r['gate']['worst_spread_ratio']:.3f} / "
+              f"{r['gate']['worst_weight_ratio']:.3f}: {'passes' if r['gate']['passed'] else 'fails'}"] for r in rows]
+    return markdown_table(["steps", "weights", "replicate", "hallucinated",
+                           *[f"{c}: per segment (position)" for c in SEGMENT_CLASSES], "ratio",
+                           "strict gate: median / worst spread, worst weight"], table)
 
 
 def pooled_detector_rows(det_rows, heavy: int, neighbours=()) -> list:
     """:func:`detector_rows` with the modes pooled: ``loss`` = [mode ``heavy``, every other mode, and, when
     ``neighbours`` (mode indices) is given, those modes and the remaining ones] (removed / in-support over the
-    pooled modes), with 95% Wilson intervals and ``n_in_support``."""
+    pooled modes), with 95% Wilson intervals, ``n_in_support`` and ``n_removed``."""
     out = []
     for d in det_rows:
-        n = np.asarray(d["n_in_support"], dtype=float)
-        removed = np.asarray(d["loss"]) * n
+        n, removed = np.asarray(d["n_in_support"]), np.asarray(d["n_removed"])
         light = [k for k in range(len(n)) if k != heavy]
         groups = [[heavy], light] + ([list(neighbours), [k for k in light if k not in neighbours]] if len(neighbours) else [])
-        counts = [(removed[g].sum(), n[g].sum()) for g in groups]
-        ci = [wilson_interval(int(round(k)), max(int(m), 1), 1.96) for k, m in counts]
+        counts = [(int(removed[g].sum()), int(n[g].sum())) for g in groups]
+        ci = [wilson_interval(k, max(m, 1), 1.96) for k, m in counts]
         out.append({**d, "loss": [k / max(m, 1) for k, m in counts], "lo": [c[0] for c in ci],
-                    "hi": [c[1] for c in ci], "n_in_support": [int(m) for _, m in counts]})
+                    "hi": [c[1] for c in ci], "n_in_support": [m for _, m in counts],
+                    "n_removed": [k for k, _ in counts]})
     return out
 
 
@@ -466,6 +480,7 @@ def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) 
            "n_train": r0["config"].n_train, "batch": r0["config"].batch_size, "steps": r0["config"].steps,
            "lr": r0["config"].lr, "decay_from": r0["config"].late_from, "late_lr": r0["config"].late_lr,
            "decay_steps": r0["config"].steps - r0["config"].late_from,
+           "restarts": " and ".join(f"{v:,}" for v in (r0["config"].parent_from, r0["config"].continue_from) if v),
            **{f"predicted_{k}": v for k, v in weight_predictions(w, (hl, ll)).items()}}
     for key in ("ratio", "control_ratio"):
         c = cmp[key]
@@ -500,13 +515,16 @@ def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) 
 
 
 def grid_claims(rows, pooled: list, arm: str) -> tuple:
-    """The imbalanced grid's part of chapter 6's check cell: ``(claims, sanity)``."""
+    """The imbalanced grid's part of chapter 6's check cell: ``(claims, sanity)``. ``rows``: one training
+    length's :func:`grid_rows`; ``pooled``: :func:`pooled_detector_rows` of its gated pairs
+    (:func:`gated_pairs`), on which the comparison is made."""
     test = light_vs_heavy(pooled, arm, 1, 0)
     claims = {
-        "imbalanced 2-D grid: every model, imbalanced and balanced, passes the strict gate (each mode's share "
-        "within 20% of its weight)": all(r["gate"]["passed"] for r in rows),
+        f"imbalanced 2-D grid: at least {MIN_PAIRS} replicate pairs (both arms) pass the strict gate (mode "
+        "spreads within 15% / 35% of the exact chain's, each mode's share within 20% of its weight)":
+            len(gated_pairs(rows, arm)) >= MIN_PAIRS,
         "imbalanced 2-D grid, Hal at the paper's 96% retention: the light modes (pooled) lose a larger share of "
-        "their samples than the heavy mode, in every replicate (paired one-sided p < 0.05)":
+        "their samples than the heavy mode, in every gated replicate (paired one-sided p < 0.05)":
             test["n_agree"] == test["n"] and test["p_one_sided"] < 0.05,
     }
     by = arms(rows)
@@ -522,13 +540,16 @@ def grid_claims(rows, pooled: list, arm: str) -> tuple:
 
 def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: int = 20) -> dict:
     """Chapter 6's imbalanced 2-D grid in one call, from ``toy_model`` records of an imbalanced arm and its
-    balanced control (``heavy``: the imbalanced arm's heaviest mode): ``rows`` (:func:`grid_rows`), ``pooled``
-    (:func:`pooled_detector_rows` at the paper's 96% retention: the heavy mode, the others pooled, its nearest
-    neighbours, the modes farther out), ``arm``, the Markdown ``table`` and
-    ``detector_table``, ``numbers`` (:func:`grid_numbers` at step ``t``), ``claims`` and ``sanity``
-    (:func:`grid_claims`), and with ``n_live`` > 0 ``live``: replicate 0 of each arm redrawn in this run
+    balanced control (``heavy``: the imbalanced arm's heaviest mode), possibly at several training lengths:
+    ``rows`` (:func:`grid_rows`, every record) and the Markdown ``table`` of them all; the comparisons use the
+    longest-trained models only, and of those the replicate pairs that both pass the strict gate (``pairs``,
+    :func:`gated_pairs`) when there are at least :data:`MIN_PAIRS` (``gated``), else all of them, as measured
+    (``used``). On ``used``: ``pooled`` (:func:`pooled_detector_rows` at the paper's 96% retention: the heavy
+    mode, the others pooled, its nearest neighbours, the modes farther out), ``detector_table``, ``numbers``
+    (:func:`grid_numbers` at step ``t``, with each training length's gate count), ``claims`` and ``sanity``
+    (:func:`grid_claims`), and with ``n_live`` > 0 ``live``: the first pair's two models redrawn in this run
     (``n_live`` samples, sampling seed ``seed``, from the shipped or cached model, else trained) and
-    compared with its record (:func:`mode_interp.toy_report.redraw_numbers`; a claim that both agree)."""
+    compared with their records (:func:`mode_interp.toy_report.redraw_numbers`; a claim that both agree)."""
     from .toy_report import measure_model, redraw_numbers
 
     n_live = check_int("n_live", n_live, 0, None)
@@ -539,16 +560,37 @@ def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: i
     heavy = int(np.argmax(weighted[0]["config"].weights))
     rows = grid_rows(records, heavy)
     arm = arm_name(weighted[0]["config"].weights)
-    pooled = pooled_detector_rows(detector_rows(rows), heavy, heavy_neighbours(rows[0]["config"].mixture(), heavy))
+    lengths = sorted({r["config"].steps for r in rows})
+    final = [r for r in rows if r["config"].steps == lengths[-1]]
+    pairs = gated_pairs(final, arm)
+    gated = len(pairs) >= MIN_PAIRS
+    used = [r for r in final if r["seed"] in pairs] if gated else final
+    pooled = pooled_detector_rows(detector_rows(used), heavy, heavy_neighbours(rows[0]["config"].mixture(), heavy))
     labels = [f"mode {heavy} (heavy)", "the other modes (pooled)", "its neighbours", "the modes farther out"]
-    out = {"rows": rows, "pooled": pooled, "arm": arm, "table": grid_table(rows),
+    out = {"rows": rows, "used": used, "pairs": pairs, "gated": gated, "pooled": pooled, "arm": arm,
+           "table": grid_table(rows), "numbers": grid_numbers(used, pooled, arm, schedule, t),
            "detector_table": detector_table([{**d, "arm": d["arm"] if d["arm"] == "equal" else "imbalanced"}
-                                             for d in pooled], labels),
-           "numbers": grid_numbers(rows, pooled, arm, schedule, t)}
-    out["claims"], out["sanity"] = grid_claims(rows, pooled, arm)
+                                             for d in pooled], labels)}
+    for i, steps in enumerate(lengths[::-1][:2]):             # the final training length and the one before
+        at = [r for r in rows if r["config"].steps == steps]
+        out["numbers"].update({f"{('final', 'earlier')[i]}_{k}": v for k, v in
+                               {"steps": steps, "models": len(at), "passed": sum(r["gate"]["passed"] for r in at),
+                                "pairs": len(gated_pairs(at, arm))}.items()})
+    if gated:
+        out["numbers"].update(basis=f"the {len(pairs)} replicate pairs in which both models pass the strict gate "
+                                    f"at {lengths[-1]:,} steps", basis_short=f"{len(pairs)} gated replicate pairs")
+    else:
+        out["numbers"].update(basis=f"all {len(final)} models at {lengths[-1]:,} steps, as measured: only "
+                                    f"{len(pairs)} replicate pairs pass the strict gate, fewer than the {MIN_PAIRS} "
+                                    "a claim needs", basis_short=f"{len(final)} models, {len(pairs)} gated pairs: "
+                                                                 "measured, not claimed")
+        out["numbers"]["verdict_summary"] = (f"measured on all {len(final)} models, only {len(pairs)} replicate "
+                                             f"pairs of which pass the strict gate (not a claim): "
+                                             + out["numbers"]["verdict_summary"])
+    out["claims"], out["sanity"] = grid_claims(final, pooled, arm)
     if n_live:
         out["live"] = {}
-        for r in (next(r for r in rows if r["arm"] == name) for name in (arm, "equal")):
+        for r in (next(r for r in used if r["arm"] == name) for name in (arm, "equal")):
             label = f"{'imbalanced' if r['arm'] == arm else 'balanced'}, replicate {r['seed']}"
             m = next(m for m in models if m["config"] == r["config"])
             live = measure_model(f"{label}, drawn in this run", r["config"], n_live, seed)

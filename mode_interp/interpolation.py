@@ -134,11 +134,8 @@ def segment_profile(x: torch.Tensor, mixture: GaussianMixture, k: float = 5.0, b
     band = check_float("band", band, 0.0, None, lo_open=True)
     pairs = neighbour_pairs(mixture)[0]
     off = x[is_hallucinated(x, mixture, k)]
-    a, b = torch.as_tensor(mu[pairs[:, 0]]), torch.as_tensor(mu[pairs[:, 1]])
-    ab = b - a
-    ap = off[:, None] - a[None]                                            # (n, m, 2)
-    s = ((ap * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
-    dist, nearest = (ap - s[..., None] * ab).norm(dim=-1).min(dim=1)
+    s, dist = _segment_projection(off, torch.as_tensor(mu[pairs[:, 0]]), torch.as_tensor(mu[pairs[:, 1]]))
+    dist, nearest = dist.min(dim=1)
     near = dist <= band * mixture.sigma
     out = []
     for m, (i, j) in enumerate(pairs.tolist()):
@@ -193,6 +190,15 @@ def midpoint_mass(x: torch.Tensor, mixture: GaussianMixture, radius_sigma: float
     return out
 
 
+def _segment_projection(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> tuple:
+    """Each row of ``x`` against each segment [a_m, b_m]: the clamped position s (n, m) of its projection
+    (0 at a_m, 1 at b_m) and its distance ||p - a - s (b - a)|| (n, m)."""
+    ab = b - a
+    ap = x[:, None] - a[None]                                             # (n, m, d)
+    s = ((ap * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
+    return s, (ap - s[..., None] * ab).norm(dim=-1)
+
+
 def segment_distance(x: torch.Tensor, a: np.ndarray, b: np.ndarray, chunk: int = 50_000) -> torch.Tensor:
     """min over segments [a_m, b_m] of the Euclidean distance from each row of ``x``: (n,) float64.
 
@@ -204,15 +210,9 @@ def segment_distance(x: torch.Tensor, a: np.ndarray, b: np.ndarray, chunk: int =
     if a.shape != b.shape or a.shape[1] != x.shape[1]:
         raise ValueError(f"a and b must be matching (m, d) arrays with d = x's {x.shape[1]} columns, got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
-    ab = b - a
-    if bool(((ab * ab).sum(-1) == 0).any()):
+    if bool((((b - a) ** 2).sum(-1) == 0).any()):
         raise ValueError("a and b must not hold a zero-length segment (a_m = b_m)")
-    out = []
-    for rows in x.split(chunk):
-        ap = rows[:, None] - a[None]                                      # (n, m, d)
-        s = ((ap * ab).sum(-1) / (ab * ab).sum(-1)).clamp(0, 1)
-        out.append((ap - s[..., None] * ab).norm(dim=-1).min(dim=1).values)
-    return torch.cat(out)
+    return torch.cat([_segment_projection(rows, a, b)[1].min(dim=1).values for rows in x.split(chunk)])
 
 
 REGIONS = ("first", "second", "elsewhere", "outside")

@@ -55,6 +55,7 @@ class ToyConfig:
     beta_start: float = 1e-3
     beta_end: float = 0.2
     continue_from: int = 0                 # >0: start from the weights of this config at that many steps
+    parent_from: int = 0                   # >0: ... which were themselves continued from this step
     late_from: int = 0                     # >0: from this step on, train with lr = late_lr (a step decay)
     late_lr: float = 0.0
     latent_dim: int = 32                   # used by digits_pca only: the number of principal axes
@@ -86,6 +87,10 @@ class ToyConfig:
             check_int("n_train", self.n_train, 1, toy_dataset(self.data).max_n)    # a finite data set
         check_int("continue_from", self.continue_from, 0, self.steps - 1)
         check_int("late_from", self.late_from, 0, self.steps - 1)
+        check_int("parent_from", self.parent_from, 0, None)
+        if self.parent_from and not 0 < self.parent_from < self.continue_from:
+            raise ValueError(f"parent_from={self.parent_from} needs continue_from > parent_from (the parent "
+                             f"continues from parent_from steps), got continue_from={self.continue_from}")
         if self.late_from:
             check_float("late_lr", self.late_lr, 0.0, 1.0, lo_open=True)
         elif self.late_lr:
@@ -96,12 +101,15 @@ class ToyConfig:
 
         A continuation starts a fresh Adam and a fresh data order (seed + continue_from), so it is not
         bit-identical to one uninterrupted run of ``steps``; its cache key says so (it includes
-        ``continue_from``) and the chain is reproducible from the configs alone.
+        ``continue_from``) and the chain is reproducible from the configs alone. With ``parent_from`` the
+        parent is itself a continuation (from ``parent_from`` steps): two restarts, e.g. a decay trained on
+        past a model that was already stored.
         """
         if not self.continue_from:
             return None
         late = self.late_from and self.late_from < self.continue_from   # the decay already began in the parent
-        return replace(self, steps=self.continue_from, continue_from=0, late_from=self.late_from if late else 0,
+        return replace(self, steps=self.continue_from, continue_from=self.parent_from, parent_from=0,
+                       late_from=self.late_from if late else 0,
                        late_lr=self.late_lr if late else 0.0)
 
     def continued(self, extra_steps: int, late_lr: float) -> "ToyConfig":
@@ -163,8 +171,8 @@ class ToyConfig:
             del d["weights"]
         if self.data != "digits_pca":          # unused: keeps the keys of the toy runs as they were
             del d["latent_dim"]
-        for name in ("continue_from", "late_from", "late_lr"):   # unused: keeps the keys of plain runs as
-            if not d[name]:                                       # they were before these fields existed
+        for name in ("continue_from", "parent_from", "late_from", "late_lr"):   # unused: keeps the keys of
+            if not d[name]:                                  # plain runs as they were before these fields existed
                 del d[name]
         if d["precision"] == "float32":        # float32 models keep the keys they had before the option
             del d["precision"]

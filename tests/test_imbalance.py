@@ -148,19 +148,20 @@ def test_model_ramps_label_each_replicates_trained_model(tmp_path, monkeypatch):
 W9 = [1 / 16] * 4 + [0.5] + [1 / 16] * 4           # the 3 x 3 grid with its centre mode (4) heavy
 
 
-def _grid_record(weights, seed, hl, ll, removed=None, passed=True):
+def _grid_record(weights, seed, hl, ll, removed=None, passed=True, steps=5000):
     """A 2-D record whose 4 heavy-light segments hold ``hl`` samples each and 8 light-light ones ``ll``;
     ``removed``: Hal's removals per mode (100 in-support samples each, 900 for the heavy mode)."""
     pairs = mi.interpolation.neighbour_pairs(mi.grid_9())[0].tolist()
     segments = [{"between": p, "count": hl if 4 in p else ll,
                  "position": (0.3 if p[0] == 4 else 0.7) if 4 in p else 0.5} for p in pairs]
     row = {"step": 10, "hallucination": {"n": 10_000, "count": 4 * hl + 8 * ll, "rate": (4 * hl + 8 * ll) / 10_000},
-           "segments": segments, "gate": {"passed": passed}}
+           "segments": segments, "gate": {"passed": passed, "median_spread_ratio": 1.05 if passed else 1.2,
+                                          "worst_spread_ratio": 1.3, "worst_weight_ratio": 1.1}}
     if removed is not None:
         d = {"n_in_support": [100] * 4 + [900] + [100] * 4, "n_removed": list(removed), "target": 0.96,
              "threshold": 1.0, "n_hallucinated_removed": 5}
         row["detector"] = {"n_hallucinated": 10, "auroc": 0.9, "at_retention": d, "at_removal": d}
-    model = {"data": "grid_9", "input_bias": True, **({"weights": weights} if weights else {})}
+    model = {"data": "grid_9", "input_bias": True, "steps": steps, **({"weights": weights} if weights else {})}
     return {"experiment": "toy_model", "spec": {"model": model, "seed": seed, "k_label": 5.0}, "result": {"rows": [row]}}
 
 
@@ -190,7 +191,7 @@ def test_grid_rows_class_the_segments_and_compare_across_replicates():
     cmp = im.gap_comparison(rows, rows[0]["arm"])
     assert cmp["ratio"]["values"][0] == pytest.approx(6.5 / 2.5) and cmp["vs_control"]["n_agree"] == 3
     table = im.grid_table(rows)
-    assert "heavy–light: per segment" in table and "6.0 (0.30)" in table
+    assert "heavy–light: per segment" in table and "6.0 (0.30)" in table and "1.050 / 1.300 / 1.100: passes" in table
     with pytest.raises(ValueError, match="per-segment"):
         bad = _grid_record([], 0, 1, 1)
         del bad["result"]["rows"][0]["segments"]
@@ -220,6 +221,7 @@ def test_grid_numbers_and_claims():
     claims, sanity = im.grid_claims(rows, pooled, arm)
     assert all(claims.values()) and all(sanity.values())
     records[1] = _grid_record(W9, 1, 8, 2, light_pays[1], passed=False)
+    assert im.gated_pairs(im.grid_rows(records, 4), arm) == [0, 2]
     claims, _ = im.grid_claims(im.grid_rows(records, 4), pooled, arm)
     assert not all(claims.values())
 
@@ -237,6 +239,18 @@ def test_grid_study_bundles_the_section_and_plot_segment_counts_draws_each_arm()
     fig = plot_segment_counts(study["rows"])
     assert len(fig.axes) == 2 and "equal weights" in fig.axes[1].get_title()
     assert "19" in [t.get_text() for t in fig.axes[0].texts]        # a heavy-light segment: 6 + 8 + 5 over replicates
+    earlier = [_grid_record(W9 if k < 3 else [], k % 3, 9, 2, [1] * 9, passed=k == 0, steps=10) for k in range(6)]
+    staged = im.grid_study(earlier + records, mi.linear_schedule(1000))       # the longest-trained models used
+    assert len(staged["rows"]) == 12 and len(staged["used"]) == 6 and staged["gated"] and staged["pairs"] == [0, 1, 2]
+    assert staged["table"].count("| 10 |") == 6 and staged["numbers"]["final_steps"] == 5000
+    assert staged["numbers"]["earlier_passed"] == 1 and staged["numbers"]["earlier_pairs"] == 0
+    assert staged["numbers"]["basis_short"] == "3 gated replicate pairs" and staged["numbers"]["restarts"] == ""
+    assert staged["numbers"]["arm_light_factor_min"] == study["numbers"]["arm_light_factor_min"]
+    records[4] = _grid_record([], 1, 3, 2, [1] * 4 + [18] + [1] * 4, passed=False)    # 2 pairs left: as measured
+    short = im.grid_study(records, mi.linear_schedule(1000))
+    assert not short["gated"] and len(short["used"]) == 6 and short["pairs"] == [0, 2]
+    assert short["numbers"]["verdict_summary"].startswith("measured on all 6 models, only 2")
+    assert not all(short["claims"].values())
     with pytest.raises(ValueError, match="imbalanced arm"):
         im.grid_study(records[3:], mi.linear_schedule(1000))
     with pytest.raises(ValueError, match="n_live"):

@@ -267,6 +267,31 @@ def test_continue_from_starts_at_the_parent_weights(tmp_path, monkeypatch):
         ToyConfig(steps=5, continue_from=5)
 
 
+def test_parent_from_chains_two_continuations(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    first = ToyConfig(n_train=200, steps=5, batch_size=100, continue_from=3, late_from=3, late_lr=1e-4)
+    second = ToyConfig(n_train=200, steps=7, batch_size=100, continue_from=5, parent_from=3, late_from=3,
+                       late_lr=1e-4)
+    assert second.parent() == first and first.parent() == ToyConfig(n_train=200, steps=3, batch_size=100)
+    assert "parent_from" not in first.to_dict() and second.to_dict()["parent_from"] == 3
+    stored = load_or_train(first, progress=False)
+    rates = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *a, **k):
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    child = train(second, progress=False)
+    assert rates == [1e-4, 1e-4]                     # the stored continuation was reused, then trained at late_lr
+    assert not torch.equal(child.model.in_fc.weight, stored.model.in_fc.weight)
+    for bad in (dict(continue_from=0, parent_from=3), dict(continue_from=3, parent_from=3),
+                dict(continue_from=5, parent_from=-1)):
+        with pytest.raises(ValueError, match="parent_from"):
+            ToyConfig(steps=7, **bad)
+
+
 def test_a_parent_trained_on_given_data_counts_in_the_cost(tmp_path, monkeypatch):
     from mode_interp import train as train_module
     monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
