@@ -267,14 +267,8 @@ def test_continue_from_starts_at_the_parent_weights(tmp_path, monkeypatch):
         ToyConfig(steps=5, continue_from=5)
 
 
-def test_parent_from_chains_two_continuations(tmp_path, monkeypatch):
-    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
-    first = ToyConfig(n_train=200, steps=5, batch_size=100, continue_from=3, late_from=3, late_lr=1e-4)
-    second = ToyConfig(n_train=200, steps=7, batch_size=100, continue_from=5, parent_from=3, late_from=3,
-                       late_lr=1e-4)
-    assert second.parent() == first and first.parent() == ToyConfig(n_train=200, steps=3, batch_size=100)
-    assert "parent_from" not in first.to_dict() and second.to_dict()["parent_from"] == 3
-    stored = load_or_train(first, progress=False)
+def _adam_rates(monkeypatch) -> list:
+    """A list that each Adam step appends its learning rate to."""
     rates = []
     original = torch.optim.Adam.step
 
@@ -283,6 +277,18 @@ def test_parent_from_chains_two_continuations(tmp_path, monkeypatch):
         return original(self, *a, **k)
 
     monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    return rates
+
+
+def test_parent_from_chains_two_continuations(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))
+    first = ToyConfig(n_train=200, steps=5, batch_size=100, continue_from=3, late_from=3, late_lr=1e-4)
+    second = ToyConfig(n_train=200, steps=7, batch_size=100, continue_from=5, parent_from=3, late_from=3,
+                       late_lr=1e-4)
+    assert second.parent() == first and first.parent() == ToyConfig(n_train=200, steps=3, batch_size=100)
+    assert "parent_from" not in first.to_dict() and second.to_dict()["parent_from"] == 3
+    stored = load_or_train(first, progress=False)
+    rates = _adam_rates(monkeypatch)
     child = train(second, progress=False)
     assert rates == [1e-4, 1e-4]                     # the stored continuation was reused, then trained at late_lr
     assert not torch.equal(child.model.in_fc.weight, stored.model.in_fc.weight)
@@ -312,14 +318,7 @@ def test_late_lr_is_a_step_decay_the_parent_does_not_see(monkeypatch):
     assert child.parent() == ToyConfig(n_train=200, steps=3, batch_size=100)
     assert "late_from" not in child.parent().to_dict() and child.to_dict()["late_lr"] == 1e-5
     assert ToyConfig(steps=9, continue_from=6, late_from=4, late_lr=1e-5).parent().late_from == 4
-    rates = []
-    original = torch.optim.Adam.step
-
-    def spy(self, *a, **k):
-        rates.append(self.param_groups[0]["lr"])
-        return original(self, *a, **k)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    rates = _adam_rates(monkeypatch)
     train(ToyConfig(n_train=200, steps=5, batch_size=100, late_from=3, late_lr=1e-5), progress=False)
     assert rates == [1e-3, 1e-3, 1e-3, 1e-5, 1e-5]
     with pytest.raises(ValueError, match="late_lr"):
