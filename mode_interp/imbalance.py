@@ -480,6 +480,8 @@ def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) 
            "n_train": r0["config"].n_train, "batch": r0["config"].batch_size, "steps": r0["config"].steps,
            "lr": r0["config"].lr, "decay_from": r0["config"].late_from, "late_lr": r0["config"].late_lr,
            "decay_steps": r0["config"].steps - r0["config"].late_from,
+           "continue_lr": r0["config"].continue_lr or r0["config"].late_lr,
+           "continue_steps": r0["config"].steps - r0["config"].continue_from,
            "restarts": " and ".join(f"{v:,}" for v in (r0["config"].parent_from, r0["config"].continue_from) if v),
            **{f"predicted_{k}": v for k, v in weight_predictions(w, (hl, ll)).items()}}
     for key in ("ratio", "control_ratio"):

@@ -58,6 +58,7 @@ class ToyConfig:
     parent_from: int = 0                   # >0: ... which were themselves continued from this step
     late_from: int = 0                     # >0: from this step on, train with lr = late_lr (a step decay)
     late_lr: float = 0.0
+    continue_lr: float = 0.0               # >0: a continuation's own rate (its parent keeps lr / late_lr)
     latent_dim: int = 32                   # used by digits_pca only: the number of principal axes
     precision: str = "float32"             # of the block products in training (mode_interp.precision)
 
@@ -95,6 +96,10 @@ class ToyConfig:
             check_float("late_lr", self.late_lr, 0.0, 1.0, lo_open=True)
         elif self.late_lr:
             raise ValueError(f"late_lr={self.late_lr} needs late_from > 0 (the step the lower rate starts at)")
+        if self.continue_lr:
+            check_float("continue_lr", self.continue_lr, 0.0, 1.0, lo_open=True)
+            if not self.continue_from:
+                raise ValueError(f"continue_lr={self.continue_lr} needs continue_from > 0 (a continuation)")
 
     def parent(self) -> "ToyConfig | None":
         """The config whose trained weights this one continues from (``continue_from`` steps), or None.
@@ -103,13 +108,13 @@ class ToyConfig:
         bit-identical to one uninterrupted run of ``steps``; its cache key says so (it includes
         ``continue_from``) and the chain is reproducible from the configs alone. With ``parent_from`` the
         parent is itself a continuation (from ``parent_from`` steps): two restarts, e.g. a decay trained on
-        past a model that was already stored.
+        past a model that was already stored (at its own rate with ``continue_lr``).
         """
         if not self.continue_from:
             return None
         late = self.late_from and self.late_from < self.continue_from   # the decay already began in the parent
         return replace(self, steps=self.continue_from, continue_from=self.parent_from, parent_from=0,
-                       late_from=self.late_from if late else 0,
+                       continue_lr=0.0, late_from=self.late_from if late else 0,
                        late_lr=self.late_lr if late else 0.0)
 
     def continued(self, extra_steps: int, late_lr: float) -> "ToyConfig":
@@ -171,8 +176,8 @@ class ToyConfig:
             del d["weights"]
         if self.data != "digits_pca":          # unused: keeps the keys of the toy runs as they were
             del d["latent_dim"]
-        for name in ("continue_from", "parent_from", "late_from", "late_lr"):   # unused: keeps the keys of
-            if not d[name]:                                  # plain runs as they were before these fields existed
+        for name in ("continue_from", "parent_from", "late_from", "late_lr", "continue_lr"):   # unused: keeps the
+            if not d[name]:                          # keys of plain runs as they were before these fields existed
                 del d[name]
         if d["precision"] == "float32":        # float32 models keep the keys they had before the option
             del d["precision"]
@@ -320,6 +325,9 @@ def train(config: ToyConfig, device: str = "cpu", progress: bool = True, log_eve
             if config.late_from and step == max(config.late_from, config.continue_from):
                 for group in opt.param_groups:
                     group["lr"] = config.late_lr
+            if config.continue_lr and step == config.continue_from:
+                for group in opt.param_groups:
+                    group["lr"] = config.continue_lr
             loss = eps_mse_loss(eps_fn, data[order[pos:pos + batch]], schedule, g)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,3 +1,4 @@
+from dataclasses import replace
 import warnings
 
 import numpy as np
@@ -292,6 +293,12 @@ def test_parent_from_chains_two_continuations(tmp_path, monkeypatch):
     child = train(second, progress=False)
     assert rates == [1e-4, 1e-4]                     # the stored continuation was reused, then trained at late_lr
     assert not torch.equal(child.model.in_fc.weight, stored.model.in_fc.weight)
+    finer = replace(second, continue_lr=1e-5)        # its own rate; the parent is the same stored model
+    assert finer.parent() == first and finer.to_dict()["continue_lr"] == 1e-5 and "continue_lr" not in second.to_dict()
+    train(finer, progress=False)
+    assert rates[2:] == [1e-5, 1e-5]
+    with pytest.raises(ValueError, match="continue_lr"):
+        ToyConfig(steps=7, continue_lr=1e-5)
     for bad in (dict(continue_from=0, parent_from=3), dict(continue_from=3, parent_from=3),
                 dict(continue_from=5, parent_from=-1)):
         with pytest.raises(ValueError, match="parent_from"):
