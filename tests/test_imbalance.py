@@ -222,8 +222,9 @@ def test_grid_numbers_and_claims():
     assert all(claims.values()) and all(sanity.values())
     records[1] = _grid_record(W9, 1, 8, 2, light_pays[1], passed=False)
     assert im.gated_pairs(im.grid_rows(records, 4), arm) == [0, 2]
-    claims, _ = im.grid_claims(im.grid_rows(records, 4), pooled, arm)
-    assert not all(claims.values())
+    heavy_pays = [{**d, "arm": arm} for d in im.pooled_detector_rows(im.detector_rows(rows[3:]), heavy=4)]
+    claims, _ = im.grid_claims(rows, heavy_pays, arm)
+    assert not all(claims.values())                 # the balanced control's "light" modes do not pay more
 
 
 def test_grid_study_bundles_the_section_and_plot_segment_counts_draws_each_arm():
@@ -249,8 +250,8 @@ def test_grid_study_bundles_the_section_and_plot_segment_counts_draws_each_arm()
     records[4] = _grid_record([], 1, 3, 2, [1] * 4 + [18] + [1] * 4, passed=False)    # 2 pairs left: as measured
     short = im.grid_study(records, mi.linear_schedule(1000))
     assert not short["gated"] and len(short["used"]) == 6 and short["pairs"] == [0, 2]
-    assert short["numbers"]["verdict_summary"].startswith("measured on all 6 models, only 2")
-    assert not all(short["claims"].values())
+    assert short["numbers"]["verdict_summary"].startswith("measured on all 6 models, of which only 2 replicate pairs pass")
+    assert short["claims"] == {} and all(short["measured"].values()) and study["measured"] == {}
     with pytest.raises(ValueError, match="imbalanced arm"):
         im.grid_study(records[3:], mi.linear_schedule(1000))
     with pytest.raises(ValueError, match="n_live"):
