@@ -575,7 +575,9 @@ def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: i
         at = [r for r in rows if r["config"].steps == steps]
         out["numbers"].update({f"{('final', 'earlier')[i]}_{k}": v for k, v in
                                {"steps": steps, "models": len(at), "passed": sum(r["gate"]["passed"] for r in at),
-                                "pairs": len(gated_pairs(at, arm))}.items()})
+                                "pairs": len(gated_pairs(at, arm)),
+                                "failed_on": "; ".join(sorted({c for r in at for c, ok in r["gate"].get("checks", {}).items()
+                                                               if not ok})) or "nothing"}.items()})
     if gated:
         out["numbers"].update(basis=f"the {len(pairs)} replicate pairs in which both models pass the strict gate "
                                     f"at {lengths[-1]:,} steps", basis_short=f"{len(pairs)} gated replicate pairs",

@@ -155,7 +155,8 @@ def _grid_record(weights, seed, hl, ll, removed=None, passed=True, steps=5000):
     segments = [{"between": p, "count": hl if 4 in p else ll,
                  "position": (0.3 if p[0] == 4 else 0.7) if 4 in p else 0.5} for p in pairs]
     row = {"step": 10, "hallucination": {"n": 10_000, "count": 4 * hl + 8 * ll, "rate": (4 * hl + 8 * ll) / 10_000},
-           "segments": segments, "gate": {"passed": passed, "median_spread_ratio": 1.05 if passed else 1.2,
+           "segments": segments, "gate": {"passed": passed, "checks": {"median spread": passed},
+                                          "median_spread_ratio": 1.05 if passed else 1.2,
                                           "worst_spread_ratio": 1.3, "worst_weight_ratio": 1.1}}
     if removed is not None:
         d = {"n_in_support": [100] * 4 + [900] + [100] * 4, "n_removed": list(removed), "target": 0.96,
@@ -245,6 +246,7 @@ def test_grid_study_bundles_the_section_and_plot_segment_counts_draws_each_arm()
     assert len(staged["rows"]) == 12 and len(staged["used"]) == 6 and staged["gated"] and staged["pairs"] == [0, 1, 2]
     assert staged["table"].count("| 10 |") == 6 and staged["numbers"]["final_steps"] == 5000
     assert staged["numbers"]["earlier_passed"] == 1 and staged["numbers"]["earlier_pairs"] == 0
+    assert staged["numbers"]["earlier_failed_on"] == "median spread" and staged["numbers"]["final_failed_on"] == "nothing"
     assert staged["numbers"]["basis_short"] == "3 gated replicate pairs" and staged["numbers"]["restarts"] == ""
     assert staged["numbers"]["arm_light_factor_min"] == study["numbers"]["arm_light_factor_min"]
     records[4] = _grid_record([], 1, 3, 2, [1] * 4 + [18] + [1] * 4, passed=False)    # 2 pairs left: as measured
