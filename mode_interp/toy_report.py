@@ -370,7 +370,7 @@ def shipped_models_table(folder=None, prefix: str = "toy-") -> str:
             continue
         c = m["config"]
         restarts = " and ".join(f"{c[k]:,}" for k in ("parent_from", "continue_from") if c.get(k))
-        lr = f"{c['late_lr']:g}" + (f" then {c['continue_lr']:g}" if c.get("continue_lr") else "")
+        lr = f"{c.get('late_lr', c.get('lr', 1e-3)):g}" + (f" then {c['continue_lr']:g}" if c.get("continue_lr") else "")
         steps = f"{c['steps']:,}" + (f" (from {restarts}, lr {lr})" if c.get("continue_from")
                                      else f" (lr {c['late_lr']:g} from {c['late_from']:,})" if c.get("late_from") else "")
         threads = m.get("threads", 1)

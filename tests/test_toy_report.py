@@ -67,12 +67,14 @@ def test_shipped_models_table_reads_the_manifest(tmp_path):
     grid9 = {**entry, "file": "toy-grid_9-def.pt",
              "config": {**entry["config"], "data": "grid_9", "weights": [0.0625] * 4 + [0.5] + [0.0625] * 4,
                         "steps": 7, "continue_from": 5, "parent_from": 2, "continue_lr": 1e-5}}
-    (tmp_path / "MANIFEST.json").write_text(json.dumps([entry, {**entry, "file": "shapes-x.pt"}, grid9]))
+    plain = {**entry, "file": "toy-mixture_1d-plain.pt", "config": {"data": "mixture_1d", "means": [1.0, 2.0, 3.0],
+                                                                    "n_train": 100, "steps": 5}}
+    (tmp_path / "MANIFEST.json").write_text(json.dumps([entry, {**entry, "file": "shapes-x.pt"}, grid9, plain]))
     table = tr.shipped_models_table(tmp_path)
     assert "`toy-grid_25-abc.pt`" in table and "shapes-x" not in table and "| 25 modes |" in table
     assert "| 9 modes, weights 0.0625–0.5 |" in table
     assert "5 (from 2, lr 0.0001)" in table and "12 s (2 threads)" in table
-    assert "7 (from 2 and 5, lr 0.0001 then 1e-05)" in table
+    assert "7 (from 2 and 5, lr 0.0001 then 1e-05)" in table and "| [1.0, 2.0, 3.0] | 100 | 5 |" in table
     with pytest.raises(ValueError, match="MANIFEST"):
         tr.shipped_models_table(tmp_path / "nowhere")
 
