@@ -30,7 +30,7 @@ from .interpolation import neighbour_pairs
 from .report import markdown_table
 from .schedule import Schedule, check_schedule
 from .stats import mean_interval, paired_test, wilson_interval
-from .toy_report import record_models
+from .toy_report import recipe_text, record_models
 
 
 def boundary(mixture: GaussianMixture, schedule: Schedule, t: int, pair=(0, 1)) -> float:
@@ -383,7 +383,8 @@ MIN_PAIRS = 3          # replicate pairs (both arms pass the strict gate) a comp
 def grid_rows(records, heavy: int) -> list:
     """One row per 2-D ``toy_model`` record (its last measured step) that holds the per-segment profile:
     ``arm``, ``weights``, ``seed``, ``n``, ``count``, ``rate``, ``gate``, ``detector``, ``config``,
-    ``segments`` (the record's per-segment profile) and ``classes``: per segment class (:data:`SEGMENT_CLASSES`, by whether the segment touches mode ``heavy``),
+    ``segments`` (the record's per-segment profile) and ``classes``: per segment class
+    (:data:`SEGMENT_CLASSES`, by whether the segment touches mode ``heavy``),
     ``segments`` (how many), ``count``, ``per_segment`` and ``position`` (the count-weighted mean position
     along the segment; heavy–light measured from the heavy mode, 0, to the light one, 1). ``gaps`` holds the
     two classes' ``per_segment`` counts as "counts", so :func:`log_ratio` and :func:`gap_comparison` apply."""
@@ -462,7 +463,8 @@ def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) 
     :func:`pooled_detector_rows`): the classes' count ratio per arm with its across-replicate interval and the
     paired test against the control (:func:`gap_comparison`), the weight predictions, the mean heavy–light
     position against the exact two-mode boundary at step ``t`` (:func:`pair_position`), the rates, the
-    detector's pooled removals (light against heavy, per arm, :func:`light_vs_heavy`) and the recipe."""
+    detector's pooled removals (light against heavy, per arm, :func:`light_vs_heavy`) and the training
+    ``recipe`` in words (:func:`mode_interp.toy_report.recipe_text`)."""
     by = arms(rows)
     cmp = gap_comparison(rows, arm)
     r0 = by[arm][0]
@@ -478,12 +480,7 @@ def grid_numbers(rows, pooled: list, arm: str, schedule: Schedule, t: int = 20) 
            "light_weight": float(w[light]), "weight_factor": float(w[heavy] / w[light]),
            "boundary_t": t, "boundary": pair_position(w[heavy], w[light], distance, mixture.sigma, schedule, t),
            "n_train": r0["config"].n_train, "batch": r0["config"].batch_size, "steps": r0["config"].steps,
-           "lr": r0["config"].lr, "decay_from": r0["config"].late_from, "late_lr": r0["config"].late_lr,
-           "decay_steps": r0["config"].steps - r0["config"].late_from,
-           "late_steps": (r0["config"].continue_from if r0["config"].continue_lr else r0["config"].steps)
-           - r0["config"].late_from, "continue_lr": r0["config"].continue_lr or r0["config"].late_lr,
-           "continue_steps": r0["config"].steps - r0["config"].continue_from,
-           "restarts": " and ".join(f"{v:,}" for v in (r0["config"].parent_from, r0["config"].continue_from) if v),
+           "recipe": recipe_text(r0["config"]),
            **{f"predicted_{k}": v for k, v in weight_predictions(w, (hl, ll)).items()}}
     for key in ("ratio", "control_ratio"):
         c = cmp[key]
@@ -538,6 +535,32 @@ def grid_claims(rows, pooled: list, arm: str) -> tuple:
     return claims, sanity
 
 
+def stage_numbers(rows, arm: str) -> dict:
+    """The strict gate over one training length's :func:`grid_rows`: ``steps``, ``models``, ``passed``,
+    ``pairs`` (:func:`gated_pairs`) and ``failed_on`` (the gate checks some model fails, or "nothing")."""
+    failed = sorted({check for r in rows for check, ok in r["gate"].get("checks", {}).items() if not ok})
+    return {"steps": rows[0]["config"].steps, "models": len(rows), "passed": sum(r["gate"]["passed"] for r in rows),
+            "pairs": len(gated_pairs(rows, arm)), "failed_on": "; ".join(failed) or "nothing"}
+
+
+def _basis(numbers: dict, n_pairs: int, gated: bool) -> dict:
+    """What the imbalanced grid's comparisons rest on, in words (``numbers``: :func:`grid_numbers` with the
+    final length's :func:`stage_numbers`): ``basis``, ``basis_short``, ``status``, and ungated, the
+    ``verdict_summary`` prefixed as measured."""
+    steps, models = numbers["final_steps"], numbers["final_models"]
+    if gated:
+        return {"basis": f"the {n_pairs} replicate pairs in which both models pass the strict gate at {steps:,} steps",
+                "basis_short": f"{n_pairs} gated replicate pairs",
+                "status": "the detector's side asserted across the gated pairs"}
+    pairs = f"{n_pairs} replicate pair{'s' if n_pairs != 1 else ''}"
+    passes = f"{pairs} pass{'es' if n_pairs == 1 else ''} the strict gate"
+    return {"basis": f"all {models} models at {steps:,} steps, as measured: only {passes}, fewer than the {MIN_PAIRS} "
+                     "a claim needs",
+            "basis_short": f"{models} models, {pairs} gated: measured, not claimed", "status": "shown, not asserted",
+            "verdict_summary": f"measured on all {models} models, of which only {passes} (not a claim): "
+                               + numbers["verdict_summary"]}
+
+
 def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: int = 20) -> dict:
     """Chapter 6's imbalanced 2-D grid in one call, from ``toy_model`` records of an imbalanced arm and its
     balanced control (``heavy``: the imbalanced arm's heaviest mode), possibly at several training lengths:
@@ -546,8 +569,10 @@ def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: i
     :func:`gated_pairs`) when there are at least :data:`MIN_PAIRS` (``gated``), else all of them, as measured
     (``used``). On ``used``: ``pooled`` (:func:`pooled_detector_rows` at the paper's 96% retention: the heavy
     mode, the others pooled, its nearest neighbours, the modes farther out), ``detector_table``, ``numbers``
-    (:func:`grid_numbers` at step ``t``, with each training length's gate count), ``claims`` and ``sanity``
-    (:func:`grid_claims`; without ``gated`` the claims go to ``measured`` instead, not to be asserted), and with ``n_live`` > 0 ``live``: the first pair's two models redrawn in this run
+    (:func:`grid_numbers` at step ``t``, with the last two training lengths' :func:`stage_numbers` as
+    ``final_*`` and ``earlier_*``), ``claims`` and ``sanity``
+    (:func:`grid_claims`; without ``gated`` the claims go to ``measured`` instead, not to be asserted), and
+    with ``n_live`` > 0 ``live``: the first pair's two models redrawn in this run
     (``n_live`` samples, sampling seed ``seed``, from the shipped or cached model, else trained) and
     compared with their records (:func:`mode_interp.toy_report.redraw_numbers`; a claim that both agree)."""
     from .toy_report import measure_model, redraw_numbers
@@ -571,27 +596,10 @@ def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: i
            "table": grid_table(rows), "numbers": grid_numbers(used, pooled, arm, schedule, t),
            "detector_table": detector_table([{**d, "arm": d["arm"] if d["arm"] == "equal" else "imbalanced"}
                                              for d in pooled], labels)}
-    for i, steps in enumerate(lengths[::-1][:2]):             # the final training length and the one before
-        at = [r for r in rows if r["config"].steps == steps]
-        out["numbers"].update({f"{('final', 'earlier')[i]}_{k}": v for k, v in
-                               {"steps": steps, "models": len(at), "passed": sum(r["gate"]["passed"] for r in at),
-                                "pairs": len(gated_pairs(at, arm)),
-                                "failed_on": "; ".join(sorted({c for r in at for c, ok in r["gate"].get("checks", {}).items()
-                                                               if not ok})) or "nothing"}.items()})
-    if gated:
-        out["numbers"].update(basis=f"the {len(pairs)} replicate pairs in which both models pass the strict gate "
-                                    f"at {lengths[-1]:,} steps", basis_short=f"{len(pairs)} gated replicate pairs",
-                              status="the detector's side asserted across the gated pairs")
-    else:
-        n_pairs = f"{len(pairs)} replicate pair{'' if len(pairs) == 1 else 's'}"
-        out["numbers"].update(basis=f"all {len(final)} models at {lengths[-1]:,} steps, as measured: only {n_pairs} "
-                                    f"pass{'es' if len(pairs) == 1 else ''} the strict gate, fewer than the "
-                                    f"{MIN_PAIRS} a claim needs",
-                              basis_short=f"{len(final)} models, {n_pairs} gated: measured, not claimed",
-                              status="shown, not asserted")
-        out["numbers"]["verdict_summary"] = (f"measured on all {len(final)} models, of which only {n_pairs} "
-                                             f"pass{'es' if len(pairs) == 1 else ''} the strict gate (not a claim): "
-                                             + out["numbers"]["verdict_summary"])
+    for name, steps in zip(("final", "earlier"), lengths[::-1]):     # the final training length and the one before
+        stage = stage_numbers([r for r in rows if r["config"].steps == steps], arm)
+        out["numbers"].update({f"{name}_{k}": v for k, v in stage.items()})
+    out["numbers"].update(_basis(out["numbers"], len(pairs), gated))
     claims, out["sanity"] = grid_claims(final, pooled, arm)
     out["claims"], out["measured"] = (claims, {}) if gated else ({}, claims)   # too few gated pairs: not asserted
     if n_live:
@@ -604,6 +612,7 @@ def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: i
                                   "n": n_live, "count": live["m"]["hallucination"]["count"]}
         out["numbers"].update(n_live=n_live, live_models=len(out["live"]),
                               live_agree=sum(v["agrees"] for v in out["live"].values()))
-        out["claims"][f"imbalanced 2-D grid: replicate {used[0]['seed']} of each arm, redrawn in this run, agrees with "
-                      "its record (hallucinated and within-3-sigma shares, |z| < 3.29)"] = all(v["agrees"] for v in out["live"].values())
+        claim = (f"imbalanced 2-D grid: replicate {used[0]['seed']} of each arm, redrawn in this run, agrees with its "
+                 "record (hallucinated and within-3-sigma shares, |z| < 3.29)")
+        out["claims"][claim] = all(v["agrees"] for v in out["live"].values())
     return out

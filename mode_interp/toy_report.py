@@ -353,10 +353,24 @@ def numbers(row) -> dict:
     return out
 
 
+def recipe_text(config) -> str:
+    """A toy config's training in words, from :meth:`ToyConfig.phases` and :attr:`ToyConfig.restarts`,
+    e.g. "20,000 steps at lr 0.001 and 40,000 at 5e-05, a fresh Adam at 20,000 and 40,000"."""
+    from .train import ToyConfig
+
+    check_instance("config", config, ToyConfig)
+    parts = [f"{end - start:,}{' steps' if i == 0 else ''} at {'lr ' if i == 0 else ''}{lr:g}"
+             for i, (start, end, lr) in enumerate(config.phases())]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    restarts = " and ".join(f"{s:,}" for s in config.restarts)
+    return text + (f", a fresh Adam at {restarts}" if restarts else "")
+
+
 def shipped_models_table(folder=None, prefix: str = "toy-") -> str:
     """Markdown table of the shipped checkpoints whose file starts with ``prefix`` (default: the toy
     models), read from ``folder``'s ``MANIFEST.json`` (default: the package's shipped checkpoints): file,
-    data, means (1-D) or the number of modes (and the weights' range when unequal), N, steps (with the continuation and its rate), training time and the exact command."""
+    data, means (1-D) or the number of modes (and the weights' range when unequal), N, steps (with
+    :func:`recipe_text` when the rate changes or training restarts), training time and the exact command."""
     from .train import SHIPPED_DIR, ToyConfig
 
     folder = Path(SHIPPED_DIR if folder is None else folder)
@@ -368,13 +382,10 @@ def shipped_models_table(folder=None, prefix: str = "toy-") -> str:
     for m in json.loads(path.read_text()):
         if not m["file"].startswith(prefix):
             continue
-        c = m["config"]
-        restarts = " and ".join(f"{c[k]:,}" for k in ("parent_from", "continue_from") if c.get(k))
-        lr = f"{c.get('late_lr', c.get('lr', 1e-3)):g}" + (f" then {c['continue_lr']:g}" if c.get("continue_lr") else "")
-        steps = f"{c['steps']:,}" + (f" (from {restarts}, lr {lr})" if c.get("continue_from")
-                                     else f" (lr {c['late_lr']:g} from {c['late_from']:,})" if c.get("late_from") else "")
+        c, config = m["config"], ToyConfig.from_dict(m["config"])
+        steps = f"{c['steps']:,}" + (f" ({recipe_text(config)})" if len(config.phases()) > 1 or config.restarts else "")
         threads = m.get("threads", 1)
-        modes = str(c["means"]) if c["data"] == "mixture_1d" else f"{ToyConfig.from_dict(c).mixture().n_modes} modes"
+        modes = str(c["means"]) if c["data"] == "mixture_1d" else f"{config.mixture().n_modes} modes"
         if c.get("weights"):
             modes += f", weights {min(c['weights']):g}–{max(c['weights']):g}"
         rows.append([f"`{m['file']}`", c["data"], modes, f"{c['n_train']:,}", steps,

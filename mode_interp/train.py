@@ -117,6 +117,27 @@ class ToyConfig:
                        continue_lr=0.0, late_from=self.late_from if late else 0,
                        late_lr=self.late_lr if late else 0.0)
 
+    def phases(self) -> tuple:
+        """The learning rate over the whole training history, parents included: ``(start, end, lr)`` per
+        phase, in order, adjacent phases at one rate merged. In this config's own steps the rate at step s is
+        ``continue_lr`` when set (s >= ``continue_from``), else ``late_lr`` from ``late_from`` on, else ``lr``."""
+        parent = self.parent()
+        cuts = sorted({self.continue_from, self.steps, max(self.late_from, self.continue_from)})
+        out = list(parent.phases()) if parent else []
+        for start, end in zip(cuts, cuts[1:]):
+            lr = (self.continue_lr if self.continue_lr and start >= self.continue_from else
+                  self.late_lr if self.late_from and start >= self.late_from else self.lr)
+            if out and out[-1][2] == lr:
+                out[-1] = (out[-1][0], end, lr)
+            else:
+                out.append((start, end, lr))
+        return tuple(out)
+
+    @property
+    def restarts(self) -> tuple:
+        """The steps at which training restarted from stored weights with a fresh Adam (:meth:`parent`)."""
+        return tuple(s for s in (self.parent_from, self.continue_from) if s)
+
     def continued(self, extra_steps: int, late_lr: float) -> "ToyConfig":
         """This config trained on for ``extra_steps`` more steps at learning rate ``late_lr`` (a step decay
         at ``self.steps``), starting from this config's weights: its :meth:`parent` is ``self``."""

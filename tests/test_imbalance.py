@@ -247,7 +247,7 @@ def test_grid_study_bundles_the_section_and_plot_segment_counts_draws_each_arm()
     assert staged["table"].count("| 10 |") == 6 and staged["numbers"]["final_steps"] == 5000
     assert staged["numbers"]["earlier_passed"] == 1 and staged["numbers"]["earlier_pairs"] == 0
     assert staged["numbers"]["earlier_failed_on"] == "median spread" and staged["numbers"]["final_failed_on"] == "nothing"
-    assert staged["numbers"]["basis_short"] == "3 gated replicate pairs" and staged["numbers"]["restarts"] == ""
+    assert staged["numbers"]["basis_short"] == "3 gated replicate pairs" and "fresh Adam" not in staged["numbers"]["recipe"]
     assert staged["numbers"]["arm_light_factor_min"] == study["numbers"]["arm_light_factor_min"]
     records[4] = _grid_record([], 1, 3, 2, [1] * 4 + [18] + [1] * 4, passed=False)    # 2 pairs left: as measured
     short = im.grid_study(records, mi.linear_schedule(1000))

@@ -287,6 +287,7 @@ def test_parent_from_chains_two_continuations(tmp_path, monkeypatch):
     second = ToyConfig(n_train=200, steps=7, batch_size=100, continue_from=5, parent_from=3, late_from=3,
                        late_lr=1e-4)
     assert second.parent() == first and first.parent() == ToyConfig(n_train=200, steps=3, batch_size=100)
+    assert second.restarts == (3, 5) and first.restarts == (3,) and first.parent().restarts == ()
     assert "parent_from" not in first.to_dict() and second.to_dict()["parent_from"] == 3
     stored = load_or_train(first, progress=False)
     rates = _adam_rates(monkeypatch)
@@ -303,6 +304,22 @@ def test_parent_from_chains_two_continuations(tmp_path, monkeypatch):
                 dict(continue_from=5, parent_from=-1)):
         with pytest.raises(ValueError, match="parent_from"):
             ToyConfig(steps=7, **bad)
+
+
+@pytest.mark.parametrize("config", [
+    ToyConfig(n_train=200, steps=6, batch_size=100),
+    ToyConfig(n_train=200, steps=6, batch_size=100, late_from=4, late_lr=1e-4),
+    ToyConfig(n_train=200, steps=6, batch_size=100, continue_from=2, late_from=4, late_lr=1e-4),
+    ToyConfig(n_train=200, steps=7, batch_size=100, continue_from=5, parent_from=3, late_from=3, late_lr=1e-4),
+    ToyConfig(n_train=200, steps=7, batch_size=100, continue_from=5, parent_from=3, late_from=3, late_lr=1e-4,
+              continue_lr=1e-5),
+])
+def test_phases_are_the_rates_adam_trains_at(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODE_INTERP_CACHE", str(tmp_path))       # an empty cache: the whole chain trains
+    rates = _adam_rates(monkeypatch)
+    load_or_train(config, progress=False)
+    assert rates == [lr for start, end, lr in config.phases() for _ in range(start, end)]
+    assert config.phases()[0][0] == 0 and config.phases()[-1][1] == config.steps
 
 
 def test_a_parent_trained_on_given_data_counts_in_the_cost(tmp_path, monkeypatch):

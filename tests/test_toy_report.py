@@ -73,10 +73,13 @@ def test_shipped_models_table_reads_the_manifest(tmp_path):
     table = tr.shipped_models_table(tmp_path)
     assert "`toy-grid_25-abc.pt`" in table and "shapes-x" not in table and "| 25 modes |" in table
     assert "| 9 modes, weights 0.0625–0.5 |" in table
-    assert "5 (from 2, lr 0.0001)" in table and "12 s (2 threads)" in table
-    assert "7 (from 2 and 5, lr 0.0001 then 1e-05)" in table and "| [1.0, 2.0, 3.0] | 100 | 5 |" in table
+    assert "| 5 (2 steps at lr 0.001 and 3 at 0.0001, a fresh Adam at 2) |" in table and "12 s (2 threads)" in table
+    assert "| 7 (2 steps at lr 0.001, 3 at 0.0001 and 2 at 1e-05, a fresh Adam at 2 and 5) |" in table
+    assert "| [1.0, 2.0, 3.0] | 100 | 5 |" in table                  # one rate, no restart: the steps alone
     with pytest.raises(ValueError, match="MANIFEST"):
         tr.shipped_models_table(tmp_path / "nowhere")
+    with pytest.raises(TypeError, match="config"):
+        tr.recipe_text(entry["config"])                # a dict, not a ToyConfig
 
 
 def test_bad_input_names_the_parameter():
