@@ -60,6 +60,44 @@ def rows(records) -> tuple:
     return out, list(longest["result"]["losses"])
 
 
+def run_split(records, window: int = 1000, every: int = 50) -> dict:
+    """Which snapshots come from the longest record's training run and which from another run of the same
+    recipe (a rerun after a lost run file: the same seeds and batches, float rounding apart). A record belongs
+    to the longest run when its loss curve is a prefix of the longest's. ``last_run_steps`` and
+    ``other_steps`` (snapshot steps), ``rerun`` (whether there are other ones), and over the steps both
+    curves cover, ``common_steps`` and ``loss_diff_max``: the largest relative difference of the two runs'
+    mean loss over a ``window`` steps (at every multiple of ``window``); 0.0 with one run; ``reading``, the
+    split in a few sentences."""
+    records = list(records)
+    if not records:
+        raise ValueError("records must hold at least one shapes_model record, got none")
+    window, every = check_int("window", window, every, None), check_int("every", every, 1, None)
+    longest = max(records, key=lambda r: r["spec"]["model"]["steps"])
+    full = list(longest["result"]["losses"])
+    mine, other, diff, common = [], [], 0.0, 0
+    for record in records:
+        curve = list(record["result"]["losses"])
+        steps = [row["step"] for row in record["result"]["rows"]]
+        if curve == full[:len(curve)]:
+            mine += steps
+            continue
+        other += steps
+        common = max(common, len(curve) * every)
+        for step in range(window, len(curve) * every + 1, window):
+            a, b = loss_at(curve, step, window, every), loss_at(full, step, window, every)
+            diff = max(diff, abs(a - b) / b)
+    mine, other = sorted(mine), sorted(other)
+    listed = [", ".join(f"{step:,}" for step in v) for v in (other, mine)]
+    reading = ("All its snapshots come from one training run." if not other else
+               f"Its snapshots at {listed[0]} steps come from an earlier run of the same recipe (the same seeds "
+               f"and batch order, on another machine) that stopped there; those at {listed[1]} steps from the run "
+               f"that went on, whose mean loss over each {window:,} steps stays within {diff:.1%} of the earlier "
+               f"run's over the {common:,} steps both trained: they part by float rounding only. The loss column "
+               "and curve are the longer run's; each snapshot's counts are its own.")
+    return {"last_run_steps": mine, "other_steps": other, "rerun": bool(other), "common_steps": common,
+            "loss_diff_max": float(diff), "reading": reading}
+
+
 def loss_at(losses, step: int, window: int = 1000, every: int = 50) -> float:
     """Mean training loss over the ``window`` steps before ``step`` (``losses``: one mean per ``every`` steps)."""
     step, window = check_int("step", step, every, None), check_int("window", window, every, None)
@@ -310,6 +348,7 @@ class Curve:
     rows: list
     losses: list
     reference: dict | None = None
+    runs: dict | None = None             # :func:`run_split` of the records, when loaded from them
 
     def table(self) -> str:
         return table(self.rows, self.losses)
@@ -322,7 +361,10 @@ class Curve:
         raise ValueError(f"step must be one of the snapshots {[r['step'] for r in self.rows]}, got {step!r}")
 
     def numbers(self) -> dict:
-        return numbers(self.rows, self.losses, self.reference)
+        """:func:`numbers`, with :attr:`runs` as ``runs_*`` when the curve was loaded from records."""
+        out = numbers(self.rows, self.losses, self.reference)
+        return out | {f"runs_{k}": ", ".join(f"{s:,}" for s in v) if isinstance(v, list) else v
+                      for k, v in (self.runs or {}).items()}
 
     def claims(self) -> tuple:
         return claims(self.rows, self.losses)
@@ -334,14 +376,15 @@ class Curve:
 def load(sweep, reference_sweep=None) -> Curve:
     """The :class:`Curve` of a ``shapes_model`` sweep's records (a spec file or a checked sweep,
     :func:`mode_interp.sweep.sweep_records`), with the final row of ``reference_sweep``'s one record as the
-    reference."""
+    reference and the records' :func:`run_split`."""
     from .sweep import sweep_records
 
-    rows_, losses = rows(sweep_records(sweep))
+    records = sweep_records(sweep)
+    rows_, losses = rows(records)
     reference = None
     if reference_sweep is not None:
         refs = sweep_records(reference_sweep)
         if len(refs) != 1:
             raise ValueError(f"reference_sweep must hold one record, got {len(refs)}")
         reference = refs[0]["result"]["rows"][-1]
-    return Curve(rows_, losses, reference)
+    return Curve(rows_, losses, reference, run_split(records))
