@@ -543,11 +543,11 @@ def stage_numbers(rows, arm: str) -> dict:
             "pairs": len(gated_pairs(rows, arm)), "failed_on": "; ".join(failed) or "nothing"}
 
 
-def _basis(numbers: dict, n_pairs: int, gated: bool) -> dict:
-    """What the imbalanced grid's comparisons rest on, in words (``numbers``: :func:`grid_numbers` with the
-    final length's :func:`stage_numbers`): ``basis``, ``basis_short``, ``status``, and ungated, the
-    ``verdict_summary`` prefixed as measured."""
-    steps, models = numbers["final_steps"], numbers["final_models"]
+def _basis(final: dict, n_pairs: int, gated: bool, verdict_summary: str) -> dict:
+    """What the imbalanced grid's comparisons rest on, in words (``final``: the final training length's
+    :func:`stage_numbers`; ``verdict_summary``: :func:`grid_numbers`'): ``basis``, ``basis_short``, ``status``,
+    and ungated, the ``verdict_summary`` prefixed as measured."""
+    steps, models = final["steps"], final["models"]
     if gated:
         return {"basis": f"the {n_pairs} replicate pairs in which both models pass the strict gate at {steps:,} steps",
                 "basis_short": f"{n_pairs} gated replicate pairs",
@@ -558,7 +558,7 @@ def _basis(numbers: dict, n_pairs: int, gated: bool) -> dict:
                      "a claim needs",
             "basis_short": f"{models} models, {pairs} gated: measured, not claimed", "status": "shown, not asserted",
             "verdict_summary": f"measured on all {models} models, of which only {passes} (not a claim): "
-                               + numbers["verdict_summary"]}
+                               + verdict_summary}
 
 
 def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: int = 20) -> dict:
@@ -596,10 +596,11 @@ def grid_study(records, schedule: Schedule, n_live: int = 0, seed: int = 1, t: i
            "table": grid_table(rows), "numbers": grid_numbers(used, pooled, arm, schedule, t),
            "detector_table": detector_table([{**d, "arm": d["arm"] if d["arm"] == "equal" else "imbalanced"}
                                              for d in pooled], labels)}
-    for name, steps in zip(("final", "earlier"), lengths[::-1]):     # the final training length and the one before
-        stage = stage_numbers([r for r in rows if r["config"].steps == steps], arm)
+    stages = {name: stage_numbers([r for r in rows if r["config"].steps == steps], arm)
+              for name, steps in zip(("final", "earlier"), lengths[::-1])}   # the final length and the one before
+    for name, stage in stages.items():
         out["numbers"].update({f"{name}_{k}": v for k, v in stage.items()})
-    out["numbers"].update(_basis(out["numbers"], len(pairs), gated))
+    out["numbers"].update(_basis(stages["final"], len(pairs), gated, out["numbers"]["verdict_summary"]))
     claims, out["sanity"] = grid_claims(final, pooled, arm)
     out["claims"], out["measured"] = (claims, {}) if gated else ({}, claims)   # too few gated pairs: not asserted
     if n_live:

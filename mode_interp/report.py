@@ -27,6 +27,12 @@ def markdown_table(headers, rows) -> str:
     return "\n".join(lines)
 
 
+def in_words(parts) -> str:
+    """Parts as a list in prose: "a", "a and b", "a, b and c" ("" for none)."""
+    parts = [str(p) for p in parts]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+
+
 def benchmark_table(rows) -> str:
     """The Markdown table of ``benchmarks/results.json`` (``python benchmarks/run.py``): one line per
     measured variant with its speed, its ratio to the plain implementation and, for a compiled variant, the

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._validate import check_float, check_instance, check_int
-from .report import markdown_table
+from .report import in_words, markdown_table
 from .shape_counter import LABELS
 from .stats import two_proportion_z, wilson_interval
 
@@ -56,8 +56,12 @@ def rows(records) -> tuple:
             seen.add(row["step"])
             out.append(row)
     out.sort(key=lambda r: r["step"])
-    longest = max(records, key=lambda r: r["spec"]["model"]["steps"])
-    return out, list(longest["result"]["losses"])
+    return out, list(_longest(records)["result"]["losses"])
+
+
+def _longest(records) -> dict:
+    """The record of the longest training (the most ``model.steps``)."""
+    return max(records, key=lambda r: r["spec"]["model"]["steps"])
 
 
 def run_split(records, window: int = 1000, every: int = 50) -> dict:
@@ -72,8 +76,7 @@ def run_split(records, window: int = 1000, every: int = 50) -> dict:
     if not records:
         raise ValueError("records must hold at least one shapes_model record, got none")
     window, every = check_int("window", window, every, None), check_int("every", every, 1, None)
-    longest = max(records, key=lambda r: r["spec"]["model"]["steps"])
-    full = list(longest["result"]["losses"])
+    full = list(_longest(records)["result"]["losses"])
     mine, other, diff, common = [], [], 0.0, 0
     for record in records:
         curve = list(record["result"]["losses"])
@@ -87,7 +90,7 @@ def run_split(records, window: int = 1000, every: int = 50) -> dict:
             a, b = loss_at(curve, step, window, every), loss_at(full, step, window, every)
             diff = max(diff, abs(a - b) / b)
     mine, other = sorted(mine), sorted(other)
-    listed = [", ".join(f"{step:,}" for step in v) for v in (other, mine)]
+    listed = [in_words(f"{step:,}" for step in v) for v in (other, mine)]
     reading = ("All its snapshots come from one training run." if not other else
                f"Its snapshots at {listed[0]} steps come from an earlier run of the same recipe (the same seeds "
                f"and batch order, on another machine) that stopped there; those at {listed[1]} steps from the run "
@@ -196,8 +199,7 @@ def replicate_numbers(rows_a, rows_b, z: float = 3.29) -> dict:
     pairs = common_steps(rows_a, rows_b)
     zs = [_z(a, b) for _, a, b in pairs]
     step, a, b = pairs[-1]
-    names = [f"{s:,}" for s, _, _ in pairs]
-    out = {"steps": names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1],
+    out = {"steps": in_words(f"{s:,}" for s, _, _ in pairs),
            "n_common": len(pairs), "step": step, "z": zs[-1], "max_abs_z": max(abs(v) for v in zs),
            "b_last_step": max(r["step"] for r in rows_b)}
     for key, row in (("a", a), ("b", b)):
@@ -363,7 +365,7 @@ class Curve:
     def numbers(self) -> dict:
         """:func:`numbers`, with :attr:`runs` as ``runs_*`` when the curve was loaded from records."""
         out = numbers(self.rows, self.losses, self.reference)
-        return out | {f"runs_{k}": ", ".join(f"{s:,}" for s in v) if isinstance(v, list) else v
+        return out | {f"runs_{k}": in_words(f"{s:,}" for s in v) if isinstance(v, list) else v
                       for k, v in (self.runs or {}).items()}
 
     def claims(self) -> tuple:

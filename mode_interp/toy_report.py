@@ -16,7 +16,7 @@ import numpy as np
 
 from ._validate import check_bool, check_float, check_instance, check_int, check_records
 from .data import origin_mode
-from .report import markdown_table
+from .report import in_words, markdown_table
 
 
 def measure_model(label: str, config, n_samples: int, seed: int = 0, retrain: bool = False,
@@ -361,9 +361,8 @@ def recipe_text(config) -> str:
     check_instance("config", config, ToyConfig)
     parts = [f"{end - start:,}{' steps' if i == 0 else ''} at {'lr ' if i == 0 else ''}{lr:g}"
              for i, (start, end, lr) in enumerate(config.phases())]
-    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    restarts = " and ".join(f"{s:,}" for s in config.restarts)
-    return text + (f", a fresh Adam at {restarts}" if restarts else "")
+    restarts = in_words(f"{s:,}" for s in config.restarts)
+    return in_words(parts) + (f", a fresh Adam at {restarts}" if restarts else "")
 
 
 def shipped_models_table(folder=None, prefix: str = "toy-") -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mode_interp.report import check, glue_all, glue_tables, merge_checks, plain
+from mode_interp.report import check, glue_all, glue_tables, in_words, merge_checks, plain
 
 
 def test_plain_turns_numpy_and_torch_scalars_into_python():
@@ -62,3 +62,9 @@ def test_merge_checks_joins_the_sections_and_refuses_a_repeated_name():
         merge_checks([True])
     with pytest.raises(TypeError, match=r"parts\[0\]"):
         merge_checks(({"a": True},))
+
+
+@pytest.mark.parametrize("parts, text", [([], ""), (["6,000"], "6,000"), (["a", "b"], "a and b"),
+                                         (["a", "b", "c"], "a, b and c"), ((x for x in (1, 2, 3, 4)), "1, 2, 3 and 4")])
+def test_in_words_lists_parts_with_and_before_the_last(parts, text):
+    assert in_words(parts) == text

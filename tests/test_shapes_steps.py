@@ -99,7 +99,7 @@ def test_load_reads_a_sweep_and_its_reference(monkeypatch):
     assert curve.numbers()["ref_hallucinated"] == 0.06 and curve.table() == st.table(curve.rows, curve.losses)
     assert curve.claims() == st.claims(curve.rows, curve.losses) and len(curve.plot().axes) == 2
     assert st.load("steps.json").reference is None
-    assert curve.numbers()["runs_rerun"] is False and curve.numbers()["runs_last_run_steps"] == "3,000, 12,000"
+    assert curve.numbers()["runs_rerun"] is False and curve.numbers()["runs_last_run_steps"] == "3,000 and 12,000"
     with pytest.raises(ValueError, match="one record"):
         st.load("steps.json", "two.json")
 
@@ -111,7 +111,7 @@ def test_run_split_names_the_snapshots_of_a_rerun_and_how_far_its_loss_strays():
     split = st.run_split(records)
     assert split["last_run_steps"] == [12000] and split["other_steps"] == [3000, 6000] and split["rerun"]
     assert split["common_steps"] == 6000 and split["loss_diff_max"] == pytest.approx(0.001 / 0.051)
-    assert "at 3,000, 6,000 steps come from an earlier run" in split["reading"] and "within 2.0%" in split["reading"]
+    assert "at 3,000 and 6,000 steps come from an earlier run" in split["reading"] and "within 2.0%" in split["reading"]
     one = st.run_split(records[:2])
     assert {k: v for k, v in one.items() if k != "reading"} == {"last_run_steps": [3000, 6000], "other_steps": [],
                                                              "rerun": False, "common_steps": 0, "loss_diff_max": 0.0}
