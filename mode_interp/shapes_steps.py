@@ -259,7 +259,8 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
     intervals; ``{first,last}_among_read`` (hallucinated among the images read as well-formed, valid or
     hallucinated: an early snapshot's malformed images hold its hallucinated share down); ``trend`` (the
     hallucinated rate, last snapshot against the reference's step, else the first: fell, rose or no change
-    resolved at ``z``; one run, so a description, not a claim); the settling test; with ``reference`` (a row of another model at the same step, e.g. the
+    resolved at ``z``; one run, so a description, not a claim); the settling test; ``status`` and
+    ``outlook`` (what the last snapshot says of the claim, in words); with ``reference`` (a row of another model at the same step, e.g. the
     float32 model), its hallucinated rate, the z of the same-step snapshot against it, and ``x_longer``, how many
     times the reference's training the last snapshot had."""
     first, last = rows_[0], rows_[-1]
@@ -285,10 +286,19 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
         out[f"{name}_multi"] = row["multi_total"]
         read = row["valid_count"] + row["hallucinated_count"]        # images read as well-formed shapes
         out[f"{name}_among_read"] = row["hallucinated_count"] / read if read else float("nan")
-    still = out["last_hallucinated_lo"] > 0
-    out["status"] = (f"open: the run has not settled by {last['step']:,} steps" if not s["passed"] else
-                     f"holds for the settled {last['step']:,}-step model" if still else
-                     f"fails: no hallucination resolved at {last['step']:,} steps")
+    still, at = out["last_hallucinated_lo"] > 0, f"{last['step']:,}"
+    out["status"] = (f"open: the run has not settled by {at} steps" if not s["passed"] else
+                     f"holds for the settled {at}-step model" if still else
+                     f"fails: no hallucination resolved at {at} steps")
+    out["outlook"] = (
+        f"Whether the rate settles, and above zero as mode interpolation predicts for a smooth network, is open: "
+        f"the run has not settled by {at} steps." if not s["passed"] else
+        f"The run has settled by {at} steps and still hallucinates (99.9% lower bound "
+        f"{out['last_hallucinated_lo']:.1%}), as mode interpolation predicts for a smooth network: on this run the "
+        "hallucinations are not an artefact of under-training." if still else
+        f"The run has settled by {at} steps with no hallucination resolved (99.9% lower bound 0 of "
+        f"{last['n_generated']:,} images): on this run the hallucinations of shorter training faded with training, "
+        "so at this resolution and sample size they are not shown to outlast it.")
     if reference is not None:
         out["ref_step"], out["x_longer"] = reference["step"], last["step"] / reference["step"]
         out["ref_hallucinated"], out["ref_lo"], out["ref_hi"] = _rate(reference, "hallucinated", z)

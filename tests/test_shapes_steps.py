@@ -40,6 +40,7 @@ def test_rates_and_intervals_are_recomputed_from_counts():
     assert out["last_hallucinated"] == 0.035
     assert (out["last_hallucinated_lo"], out["last_hallucinated_hi"]) == pytest.approx(wilson_interval(35, 1000, 3.29))
     assert out["settled"] == "settled" and out["loss_change"] == 0.0 and out["status"].startswith("holds")
+    assert out["outlook"].startswith("The run has settled by 12,000 steps and still hallucinates")
     assert out["trend_from"] == 6000
     assert "| 12,000 |" in st.table(rows, curve)
     claims, sanity = st.claims(rows, curve)
@@ -53,6 +54,7 @@ def test_a_run_still_changing_gets_no_claim():
     assert not s["passed"] and s["loss_change"] == pytest.approx(-1 / 6)
     claims, sanity = st.claims(rows, curve)
     assert claims == {} and all(sanity.values())
+    assert st.numbers(rows, curve)["outlook"].endswith("is open: the run has not settled by 12,000 steps.")
     rows, curve = st.rows([_record(6000, 80), _record(12000, 20, [0.05] * 240)])    # the rate moved
     assert not st.settled(rows, curve)["passed"] and st.settled(rows, curve)["rate_z"] < -3.29
 
@@ -182,3 +184,13 @@ def test_runs_without_a_common_step_or_a_third_run_are_refused():
         st.replicate_table({"a": [_row(1000, 60)]})
     with pytest.raises(TypeError, match="named"):
         st.replicate_table([_row(1000, 60)])
+
+
+def test_a_settled_run_without_hallucinations_fails_the_claim_and_says_so():
+    rows, curve = st.rows([_record(6000, 1, multi=1), _record(12000, 0, [0.05] * 240, multi=0)])
+    out = st.numbers(rows, curve)
+    assert out["settled"] == "settled" and out["last_hallucinated_lo"] == 0.0
+    assert out["status"] == "fails: no hallucination resolved at 12,000 steps"
+    assert "no hallucination resolved (99.9% lower bound 0 of 1,000 images)" in out["outlook"]
+    claims, _ = st.claims(rows, curve)
+    assert claims and not any(claims.values())                 # a settled run is claimed on, and here it fails
