@@ -310,8 +310,8 @@ def numbers(rows_, losses, reference: dict | None = None, z: float = 3.29) -> di
 
 
 def claims(rows_, losses, z: float = 3.29) -> tuple:
-    """``(claims, sanity)``: on a settled curve, that the last snapshot still hallucinates (its 99.9% Wilson
-    lower bound > 0, i.e. at least one hallucinated image) and draws >= 2 copies of a shape in a column.
+    """``(claims, sanity)``: on a settled curve whose last snapshot still hallucinates (its 99.9% Wilson
+    lower bound > 0, i.e. at least one hallucinated image), that it draws >= 2 copies of a shape in a column.
     Nothing is asserted on a curve that has not settled (printed as withheld), nor on a settled one that
     resolves no hallucination: that outcome is the measured answer, printed as NOT REPRODUCED (and glued by
     :func:`numbers` as ``status`` / ``outlook``), not a failure of the code."""
@@ -323,13 +323,13 @@ def claims(rows_, losses, z: float = 3.29) -> tuple:
         print(f"WITHHELD SIMPLE SHAPES claims on the {last['step']:,}-step snapshot: the run has not settled "
               f"(loss change {s['loss_change']:+.1%}, rate z = {s['rate_z']:+.2f})")
         return {}, sanity
-    if _rate(last, "hallucinated", z)[1] == 0:
+    lo = _rate(last, "hallucinated", z)[1]
+    if lo == 0:
         print(f"NOT REPRODUCED: the settled {last['step']:,}-step model hallucinates ({last['hallucinated_count']} "
               f"of {last['n_generated']:,} images; loss change {s['loss_change']:+.1%}, rate z = {s['rate_z']:+.2f})")
         return {}, sanity
-    return {f"the {last['step']:,}-step model (settled) hallucinates: 99.9% lower bound > 0":
-            _rate(last, "hallucinated", z)[1] > 0,
-            f"the {last['step']:,}-step model draws >= 2 copies of a shape in one column": last["multi_total"] > 0}, sanity
+    return {f"the {last['step']:,}-step model (settled; hallucinated, 99.9% lower bound {lo:.2%} > 0) draws >= 2 "
+            "copies of a shape in one column": last["multi_total"] > 0}, sanity
 
 
 def plot(rows_, losses, reference: dict | None = None, z: float = 3.29, every: int = 50) -> Figure:

@@ -44,7 +44,8 @@ def test_rates_and_intervals_are_recomputed_from_counts():
     assert out["trend_from"] == 6000
     assert "| 12,000 |" in st.table(rows, curve)
     claims, sanity = st.claims(rows, curve)
-    assert all(claims.values()) and len(claims) == 2 and all(sanity.values())
+    assert all(claims.values()) and len(claims) == 1 and all(sanity.values())
+    assert not any(st.claims(*st.rows([_record(6000, 35), _record(12000, 35, losses, multi=0)]))[0].values())
 
 
 def test_a_run_still_changing_gets_no_claim():
